@@ -1,0 +1,37 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+    name: "Hyve",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "hyve", targets: ["hyve"]),
+        .executable(name: "hyvectl", targets: ["hyvectl"]),
+        .library(name: "Hyve", targets: ["Hyve"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .target(name: "CKVM"),
+        .target(name: "KVM", dependencies: ["CKVM"]),
+        .target(name: "VMM", dependencies: ["KVM", "CKVM"]),
+        .target(name: "Devices", dependencies: ["VMM"]),
+        .target(name: "Boot", dependencies: ["KVM"]),
+        .target(name: "Hyve", dependencies: ["KVM", "VMM", "Devices", "Boot"]),
+        .executableTarget(
+            name: "hyve",
+            dependencies: ["Hyve", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        .executableTarget(
+            name: "hyvectl",
+            dependencies: ["Hyve", "KVM", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        .testTarget(name: "KVMTests", dependencies: ["KVM"]),
+        .testTarget(name: "VMMTests", dependencies: ["VMM", "KVM"]),
+        .testTarget(name: "DevicesTests", dependencies: ["Devices", "VMM"]),
+        .testTarget(name: "BootTests", dependencies: ["Boot", "KVM"]),
+        .testTarget(name: "HyveTests", dependencies: ["Hyve", "VMM", "KVM", "Boot"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,91 @@
+#ifndef CKVM_H
+#define CKVM_H
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <linux/kvm.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sched.h>
+#include <pthread.h>
+#include <stdint.h>
+
+/* The ioctl request numbers are function-like macros, which Swift cannot import. */
+static const unsigned long CKVM_GET_API_VERSION = KVM_GET_API_VERSION;
+static const unsigned long CKVM_CREATE_VM = KVM_CREATE_VM;
+static const unsigned long CKVM_CHECK_EXTENSION = KVM_CHECK_EXTENSION;
+static const unsigned long CKVM_GET_VCPU_MMAP_SIZE = KVM_GET_VCPU_MMAP_SIZE;
+static const unsigned long CKVM_GET_SUPPORTED_CPUID = KVM_GET_SUPPORTED_CPUID;
+static const unsigned long CKVM_SET_USER_MEMORY_REGION = KVM_SET_USER_MEMORY_REGION;
+static const unsigned long CKVM_CREATE_VCPU = KVM_CREATE_VCPU;
+static const unsigned long CKVM_RUN = KVM_RUN;
+static const unsigned long CKVM_GET_REGS = KVM_GET_REGS;
+static const unsigned long CKVM_SET_REGS = KVM_SET_REGS;
+static const unsigned long CKVM_GET_SREGS = KVM_GET_SREGS;
+static const unsigned long CKVM_SET_SREGS = KVM_SET_SREGS;
+static const unsigned long CKVM_GET_FPU = KVM_GET_FPU;
+static const unsigned long CKVM_SET_FPU = KVM_SET_FPU;
+static const unsigned long CKVM_GET_MSRS = KVM_GET_MSRS;
+static const unsigned long CKVM_SET_MSRS = KVM_SET_MSRS;
+static const unsigned long CKVM_GET_VCPU_EVENTS = KVM_GET_VCPU_EVENTS;
+static const unsigned long CKVM_SET_VCPU_EVENTS = KVM_SET_VCPU_EVENTS;
+static const unsigned long CKVM_GET_MP_STATE = KVM_GET_MP_STATE;
+static const unsigned long CKVM_SET_MP_STATE = KVM_SET_MP_STATE;
+static const unsigned long CKVM_SET_CPUID2 = KVM_SET_CPUID2;
+static const unsigned long CKVM_GET_CPUID2 = KVM_GET_CPUID2;
+static const unsigned long CKVM_SET_TSS_ADDR = KVM_SET_TSS_ADDR;
+static const unsigned long CKVM_SET_IDENTITY_MAP_ADDR = KVM_SET_IDENTITY_MAP_ADDR;
+static const unsigned long CKVM_INTERRUPT = KVM_INTERRUPT;
+static const unsigned long CKVM_NMI = KVM_NMI;
+static const unsigned long CKVM_GET_DEBUGREGS = KVM_GET_DEBUGREGS;
+static const unsigned long CKVM_SET_DEBUGREGS = KVM_SET_DEBUGREGS;
+
+/* ioctl(2) is variadic; Swift calls these fixed-arity forms instead. */
+static inline int ckvm_ioctl_ptr(int fd, unsigned long request, void *arg) {
+    return ioctl(fd, request, arg);
+}
+
+static inline int ckvm_ioctl_val(int fd, unsigned long request, unsigned long arg) {
+    return ioctl(fd, request, arg);
+}
+
+static inline int ckvm_memfd_create(const char *name, unsigned int flags) {
+    return memfd_create(name, flags);
+}
+
+/* CPU_ZERO/CPU_SET are macros over cpu_set_t. */
+static inline int ckvm_pin_thread(pthread_t thread, int cpu) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    return pthread_setaffinity_np(thread, sizeof(set), &set);
+}
+
+/* kvm_run's exit payloads live in an anonymous union, which Swift imports as copies;
+ * these give the vCPU loop pointers into the shared page instead. */
+static inline struct kvm_run *ckvm_run(void *page) { return (struct kvm_run *)page; }
+static inline typeof(((struct kvm_run *)0)->io) *ckvm_run_io(struct kvm_run *run) { return &run->io; }
+static inline typeof(((struct kvm_run *)0)->mmio) *ckvm_run_mmio(struct kvm_run *run) { return &run->mmio; }
+static inline typeof(((struct kvm_run *)0)->internal) *ckvm_run_internal(struct kvm_run *run) { return &run->internal; }
+static inline typeof(((struct kvm_run *)0)->fail_entry) *ckvm_run_fail_entry(struct kvm_run *run) { return &run->fail_entry; }
+static inline typeof(((struct kvm_run *)0)->system_event) *ckvm_run_system_event(struct kvm_run *run) { return &run->system_event; }
+static inline typeof(((struct kvm_run *)0)->hw) *ckvm_run_hw(struct kvm_run *run) { return &run->hw; }
+static inline typeof(((struct kvm_run *)0)->ex) *ckvm_run_ex(struct kvm_run *run) { return &run->ex; }
+
+/* kvm_cpuid2 and kvm_msrs end in flexible arrays; these have the same layout with room reserved. */
+#define CKVM_MAX_CPUID_ENTRIES 256
+struct ckvm_cpuid {
+    __u32 nent;
+    __u32 padding;
+    struct kvm_cpuid_entry2 entries[CKVM_MAX_CPUID_ENTRIES];
+};
+
+#define CKVM_MAX_MSR_ENTRIES 64
+struct ckvm_msrs {
+    __u32 nmsrs;
+    __u32 pad;
+    struct kvm_msr_entry entries[CKVM_MAX_MSR_ENTRIES];
+};
+
+#endif
