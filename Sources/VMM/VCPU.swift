@@ -1,0 +1,183 @@
+import Dispatch
+import Glibc
+import KVM
+import Synchronization
+import CKVM
+
+/// One vCPU: its KVM handle, its thread and its run loop, which handles exits synchronously.
+public final class VCPU: Sendable {
+    public let id: Int
+    /// The KVM handle; its state accessors belong to this vCPU's thread while the VM runs.
+    public let kvm: KVMVCPU
+    /// Host CPU this vCPU's thread is pinned to (bhyve's `-p vcpu:hostcpu`).
+    public let hostCPU: Int?
+    private unowned let vm: VirtualMachine
+    private let thread = Mutex<pthread_t?>(nil)
+    /// Wakes the thread from an in-guest HLT that Hyve waits out in user space.
+    private let wakeup = DispatchSemaphore(value: 0)
+
+    init(id: Int, kvm: KVMVCPU, hostCPU: Int?, vm: VirtualMachine) {
+        self.id = id
+        self.kvm = kvm
+        self.hostCPU = hostCPU
+        self.vm = vm
+    }
+
+    /// Puts the vCPU in bhyve's architectural reset state (`vcpu_reset`).
+    func reset() throws(KVMError) {
+        let current = try kvm.specialRegisters()
+        try kvm.setSpecialRegisters(ResetState.specialRegisters(keeping: current))
+        try kvm.setRegisters(ResetState.registers)
+        try kvm.setFPU(.reset)
+        try kvm.setDebugRegisters(ResetState.debugRegisters)
+        try kvm.setEvents(VCPUEvents())
+        try kvm.setMPState(.runnable)
+        kvm.clearImmediateExit()
+    }
+
+    /// Gets the vCPU out of the guest (or out of a HLT wait) so that it notices a VM-wide request.
+    func kick() {
+        kvm.requestImmediateExit()
+        thread.withLock { handle in
+            if let handle { pthread_kill(handle, KickSignal.number) }
+        }
+        wakeup.signal()
+    }
+
+    func start() throws(KVMError) {
+        let box = Unmanaged.passRetained(self)
+        var handle = pthread_t()
+        let result = thread.withLock { slot -> Int32 in
+            let result = pthread_create(&handle, nil, { context in
+                let vcpu = Unmanaged<VCPU>.fromOpaque(context!).takeRetainedValue()
+                vcpu.runLoop()
+                return nil
+            }, box.toOpaque())
+            if result == 0 { slot = handle }
+            return result
+        }
+        if result != 0 {
+            box.release()
+            throw KVMError("starting the thread of vCPU \(id)", errno: result)
+        }
+    }
+
+    /// Waits for the thread started by `start()` to end.
+    func join() {
+        guard let handle = thread.withLock({ $0 }) else { return }
+        pthread_join(handle, nil)
+        thread.withLock { $0 = nil }
+    }
+
+    private func runLoop() {
+        if let hostCPU {
+            let result = ckvm_pin_thread(pthread_self(), Int32(hostCPU))
+            if result != 0 {
+                vm.suspend(.failure("cannot pin vCPU \(id) to host CPU \(hostCPU): \(String(cString: strerror(result)))"))
+            }
+        }
+        while !vm.isSuspending {
+            let exit: VCPUExit
+            do {
+                exit = try kvm.run()
+            } catch {
+                vm.suspend(.failure("\(error)"))
+                break
+            }
+            handle(exit)
+        }
+        // Let KVM finish a pending IN or MMIO read without entering the guest, so that the
+        // registers are complete for re-init or inspection.
+        kvm.requestImmediateExit()
+        _ = try? kvm.run()
+        vm.vcpuStopped(id)
+    }
+
+    @inline(__always)
+    private func handle(_ exit: VCPUExit) {
+        switch exit {
+        case .io(let io):
+            handlePortIO(io)
+        case .mmio(let access):
+            handleMMIO(access)
+        case .halt:
+            handleHalt()
+        case .shutdown:
+            vm.suspend(.tripleFault)
+        case .interrupted:
+            kvm.clearImmediateExit()
+        case .internalError(let error):
+            fail("KVM internal error: \(error)")
+        case .failedEntry(let reason, _):
+            fail("KVM could not enter the guest (hardware entry failure reason 0x\(String(reason, radix: 16)))")
+        case .hardwareFailure(let reason):
+            fail("unknown hardware exit 0x\(String(reason, radix: 16))")
+        case .systemEvent(let type):
+            fail("unexpected KVM system event \(type)")
+        case .exception(let vector, let errorCode):
+            fail("unexpected exception exit: vector \(vector), error code 0x\(String(errorCode, radix: 16))")
+        case .interruptWindowOpen, .ioapicEOI, .debug:
+            fail("unexpected exit \(exit) (no interrupt controller or debugger is attached)")
+        case .unknown(let reason):
+            fail("unknown KVM exit reason \(reason)")
+        }
+    }
+
+    @inline(__always)
+    private func handlePortIO(_ io: PortIO) {
+        let ports = vm.ports
+        for index in 0..<io.count {
+            if io.isWrite {
+                if !ports.write(io.port, size: io.size, value: io.value(at: index)) {
+                    unclaimed("\(io.size)-byte port-I/O write to port 0x\(String(io.port, radix: 16))")
+                }
+            } else if let value = ports.read(io.port, size: io.size) {
+                io.setValue(value, at: index)
+            } else {
+                io.setValue(UInt32.max, at: index)
+                unclaimed("\(io.size)-byte port-I/O read of port 0x\(String(io.port, radix: 16))")
+            }
+        }
+    }
+
+    private func handleMMIO(_ access: MMIOAccess) {
+        let mmio = vm.mmio
+        if access.isWrite {
+            if !mmio.write(access.address, size: access.size, value: access.value) {
+                unclaimed("\(access.size)-byte MMIO write to 0x\(String(access.address, radix: 16))")
+            }
+        } else if let value = mmio.read(access.address, size: access.size) {
+            access.complete(with: value)
+        } else {
+            access.complete(with: UInt64.max)
+            unclaimed("\(access.size)-byte MMIO read of 0x\(String(access.address, radix: 16))")
+        }
+    }
+
+    /// Unclaimed accesses read all-ones and drop writes, as on a PC's bus; in strict mode
+    /// (bhyve's `x86.strictio`) they stop the VM instead.
+    @inline(__always)
+    private func unclaimed(_ what: @autoclosure () -> String) {
+        if vm.configuration.strictIO { fail("unhandled \(what())") }
+    }
+
+    /// Without an in-kernel local APIC, KVM returns HLT to user space. A vCPU halted with
+    /// interrupts disabled can only be woken by NMI, INIT or reset; when every active vCPU is in
+    /// that state the VM is suspended with reason halt, as bhyve's `vm_handle_hlt` does.
+    private func handleHalt() {
+        let interruptsDisabled: Bool
+        do {
+            interruptsDisabled = try kvm.registers().rflags & (1 << 9) == 0
+        } catch {
+            fail("\(error)")
+            return
+        }
+        vm.vcpuHalted(id, interruptsDisabled: interruptsDisabled)
+        while !vm.isSuspending { wakeup.wait() }
+    }
+
+    private func fail(_ message: String) {
+        let rip = (try? kvm.registers().rip).map { " at RIP 0x\(String($0, radix: 16))" } ?? ""
+        vm.suspend(.failure("vCPU \(id): \(message)\(rip)"))
+    }
+}

@@ -1,0 +1,194 @@
+import Glibc
+import KVM
+import Synchronization
+
+/// A configuration the host cannot honour.
+public struct ConfigurationError: Error, Equatable, Sendable, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// A virtual machine: what bhyve keeps in vmm.ko apart from the device models. Memory, vCPUs
+/// and their threads, the port and MMIO buses, the CPU sets and the suspend state machine.
+public final class VirtualMachine: Sendable {
+    /// What the VM is made of.
+    public struct Configuration: Sendable {
+        public var cpus: Int
+        /// Guest RAM in bytes (a positive multiple of 4 KiB).
+        public var memorySize: UInt64
+        /// Lock guest RAM into host memory (bhyve's `-S`).
+        public var wired: Bool
+        /// Stop the VM on an access to an unclaimed port or MMIO address (bhyve's `x86.strictio`).
+        public var strictIO: Bool
+        /// vCPU id → host CPU (bhyve's `-p vcpu:hostcpu`).
+        public var pinning: [Int: Int]
+
+        public init(cpus: Int = 1, memorySize: UInt64 = 256 << 20, wired: Bool = false,
+                    strictIO: Bool = false, pinning: [Int: Int] = [:]) {
+            self.cpus = cpus
+            self.memorySize = memorySize
+            self.wired = wired
+            self.strictIO = strictIO
+            self.pinning = pinning
+        }
+    }
+
+    private struct RunState {
+        var reason: SuspendReason?
+        var active = CPUSet()
+        var suspended = CPUSet()
+        /// vCPUs halted with interrupts disabled.
+        var halted = CPUSet()
+        var running = false
+    }
+
+    /// Where KVM puts the three pages VMX needs to run real mode on hosts without unrestricted
+    /// guest: just below the 16 MiB that bhyve keeps for a boot ROM under 4 GiB.
+    static let tssAddress: UInt32 = 0xFEFF_D000
+
+    public let configuration: Configuration
+    public let kvm: KVMVM
+    public let memory: GuestMemory
+    public let ports = PortIOBus()
+    public let mmio = MMIOBus()
+    /// Built once in `init`; `VCPU`s point back here without owning the VM.
+    nonisolated(unsafe) public private(set) var vcpus: [VCPU] = []
+    private let state = Mutex(RunState())
+    private let suspending = Atomic<Bool>(false)
+    private let resetHandlers = Mutex<[@Sendable () -> Void]>([])
+
+    /// Creates the KVM VM, its memory and its vCPUs, all in the architectural reset state.
+    public init(system: KVMSystem, configuration: Configuration) throws {
+        guard configuration.cpus >= 1 else { throw ConfigurationError("a VM needs at least one vCPU") }
+        let limit = system.maxVCPUs
+        guard configuration.cpus <= limit else {
+            throw ConfigurationError("\(configuration.cpus) vCPUs requested, but this host's KVM allows at most \(limit)")
+        }
+        let hostCPUs = Int(sysconf(Int32(_SC_NPROCESSORS_CONF)))
+        for (vcpu, host) in configuration.pinning.sorted(by: { $0.key < $1.key }) {
+            guard vcpu >= 0 && vcpu < configuration.cpus else {
+                throw ConfigurationError("cannot pin vCPU \(vcpu): the VM has vCPUs 0-\(configuration.cpus - 1)")
+            }
+            guard host >= 0 && host < hostCPUs else {
+                throw ConfigurationError("cannot pin vCPU \(vcpu) to host CPU \(host): the host has CPUs 0-\(hostCPUs - 1)")
+            }
+        }
+        guard KickSignal.install() else { throw KVMError("sigaction", errno: errno) }
+        self.configuration = configuration
+        kvm = try system.createVM()
+        memory = try GuestMemory(size: configuration.memorySize, wired: configuration.wired)
+        for (slot, segment) in memory.segments.enumerated() {
+            try kvm.setUserMemoryRegion(slot: UInt32(slot), guestAddress: segment.guestAddress, size: segment.size,
+                                        hostAddress: memory.hostAddress(of: segment))
+        }
+        if kvm.check(.setTSSAddress) > 0 { try kvm.setTSSAddress(Self.tssAddress) }
+        let cpuid = try system.supportedCPUID()
+        var vcpus: [VCPU] = []
+        for id in 0..<configuration.cpus {
+            let handle = try kvm.createVCPU(id: id)
+            try handle.setCPUID(CPUIDTable.entries(for: id, supported: cpuid))
+            vcpus.append(VCPU(id: id, kvm: handle, hostCPU: configuration.pinning[id], vm: self))
+        }
+        self.vcpus = vcpus
+        for vcpu in vcpus { try vcpu.reset() }
+        state.withLock { $0.active = CPUSet(0..<configuration.cpus) }
+    }
+
+    // MARK: CPU sets
+
+    /// vCPUs that take part in running the VM (bhyve's `active_cpus`).
+    public var activeCPUs: CPUSet { state.withLock { $0.active } }
+
+    /// Active vCPUs that have left their run loop because of a suspend (bhyve's `suspended_cpus`).
+    public var suspendedCPUs: CPUSet { state.withLock { $0.suspended } }
+
+    /// The reason the VM is suspending or suspended, if any.
+    public var suspendReason: SuspendReason? { state.withLock { $0.reason } }
+
+    var isSuspending: Bool { suspending.load(ordering: .acquiring) }
+
+    // MARK: Suspend
+
+    /// Asks every vCPU to stop for `reason`. The first reason wins: returns false (bhyve's
+    /// EALREADY) when the VM is already suspending.
+    @discardableResult
+    public func suspend(_ reason: SuspendReason) -> Bool {
+        let won = state.withLock { state -> Bool in
+            guard state.reason == nil else { return false }
+            state.reason = reason
+            return true
+        }
+        guard won else { return false }
+        suspending.store(true, ordering: .releasing)
+        for vcpu in vcpus { vcpu.kick() }
+        return true
+    }
+
+    func vcpuHalted(_ id: Int, interruptsDisabled: Bool) {
+        let allHalted = state.withLock { state -> Bool in
+            guard interruptsDisabled else { return false }
+            state.halted.insert(id)
+            return state.halted == state.active
+        }
+        if allHalted { suspend(.halt) }
+    }
+
+    func vcpuStopped(_ id: Int) {
+        state.withLock { state in
+            state.halted.remove(id)
+            state.active.remove(id)
+            state.suspended.insert(id)
+        }
+    }
+
+    // MARK: Running
+
+    /// Runs every active vCPU on its own thread until the VM suspends; returns once every one of
+    /// them has moved from the active set to the suspended set.
+    public func run() throws -> SuspendReason {
+        let toStart = try state.withLock { state throws(ConfigurationError) -> CPUSet in
+            guard !state.running else { throw ConfigurationError("the VM is already running") }
+            guard state.reason == nil else {
+                throw ConfigurationError("the VM is suspended (\(state.reason!)); re-initialise it first")
+            }
+            state.running = true
+            return state.active
+        }
+        defer { state.withLock { $0.running = false } }
+        var started: [VCPU] = []
+        for id in toStart {
+            do {
+                try vcpus[id].start()
+                started.append(vcpus[id])
+            } catch {
+                suspend(.failure("\(error)"))
+                break
+            }
+        }
+        for vcpu in started { vcpu.join() }
+        return state.withLock { $0.reason! }
+    }
+
+    /// Registers device state to be put back to power-on values when the VM is re-initialised.
+    public func onReinitialize(_ handler: @escaping @Sendable () -> Void) {
+        resetHandlers.withLock { $0.append(handler) }
+    }
+
+    /// bhyve's `VM_REINIT`: brings a suspended VM back to power-on state without re-creating the
+    /// KVM VM: every vCPU in the reset state and active again, devices reset. Guest RAM keeps
+    /// its contents, as on a real reset; the caller re-loads the guest.
+    public func reinitialize() throws {
+        try state.withLock { state throws(ConfigurationError) in
+            guard !state.running, state.reason != nil else {
+                throw ConfigurationError("only a suspended VM can be re-initialised")
+            }
+        }
+        for vcpu in vcpus { try vcpu.reset() }
+        for handler in resetHandlers.withLock({ $0 }) { handler() }
+        state.withLock { state in
+            state = RunState()
+            state.active = CPUSet(0..<configuration.cpus)
+        }
+        suspending.store(false, ordering: .releasing)
+    }
+}
