@@ -1,0 +1,28 @@
+/*
+ * exit-loop: 64-bit guest for the exit-latency benchmark.  vCPU 0 does
+ * EXIT_LOOP_N byte writes to the unclaimed port 0x9F1 (one VM exit each),
+ * then exits with 0x26 (status 77).  Built as exit-loop-small (N=1000) and
+ * exit-loop-large (N=100000); the benchmark takes the slope between them,
+ * which cancels VMM start-up and teardown.
+ */
+#ifndef EXIT_LOOP_N
+#error "build with -DEXIT_LOOP_N=<count>"
+#endif
+    .code64
+    .section .text.start, "ax"
+    .globl _start
+_start:
+    test    %rdi, %rdi
+    jnz     park
+    mov     $EXIT_LOOP_N, %ecx
+    mov     $0x9F1, %edx
+    xor     %eax, %eax
+1:  outb    %al, %dx
+    dec     %ecx
+    jnz     1b
+    mov     $0x26, %al
+    outb    %al, $0xF4
+park:
+    cli
+    hlt
+    jmp     park
