@@ -16,4 +16,13 @@ enum KickSignal {
 
     /// Installs the handler once per process.
     static func install() -> Bool { installed }
+
+    /// Lets the calling thread receive the kick. Threads inherit their creator's signal mask, and
+    /// a creator such as a libdispatch worker blocks nearly every signal.
+    static func unblockOnCurrentThread() {
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, number)
+        pthread_sigmask(SIG_UNBLOCK, &set, nil)
+    }
 }

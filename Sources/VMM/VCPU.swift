@@ -70,6 +70,7 @@ public final class VCPU: Sendable {
     }
 
     private func runLoop() {
+        KickSignal.unblockOnCurrentThread()
         if let hostCPU {
             let result = ckvm_pin_thread(pthread_self(), Int32(hostCPU))
             if result != 0 {
