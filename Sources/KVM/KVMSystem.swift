@@ -57,6 +57,11 @@ public final class KVMSystem: Sendable {
         }
         fd = OwnedFD(raw)
         let version = ckvm_ioctl_val(raw, CKVM_GET_API_VERSION, 0)
+        if version < 0 {
+            let code = errno
+            throw KVMError("KVM_GET_API_VERSION", errno: code,
+                           detail: "\(path) is not a KVM device (\(String(cString: strerror(code))))")
+        }
         if version != Self.requiredAPIVersion {
             throw KVMError("KVM_GET_API_VERSION", errno: 0,
                            detail: "\(path) speaks KVM API version \(version), Hyve needs \(Self.requiredAPIVersion)")
