@@ -1,0 +1,82 @@
+import Boot
+import Devices
+import KVM
+import VMM
+
+/// How a machine run ended.
+public struct MachineOutcome: Sendable, Equatable {
+    public let reason: SuspendReason
+    /// Guest resets that were handled by rebooting in place.
+    public let reboots: Int
+
+    /// The process exit status `hyve` uses for this outcome.
+    public var exitStatus: Int32 { ExitStatus.forReason(reason) }
+}
+
+/// bhyverun: a VM with Hyve's platform devices and a guest, run until it ends. A guest reset
+/// re-initialises the same KVM VM and re-loads the guest, unless `noReboot` is set.
+public final class Machine: Sendable {
+    public let config: MachineConfig
+    public let vm: VirtualMachine
+    private let boot: ProgramBoot?
+
+    /// Builds the machine. `console` receives every byte the guest writes to the debug console.
+    public init(config: MachineConfig, system: KVMSystem, console: @escaping @Sendable (UInt8) -> Void) throws {
+        self.config = config
+        vm = try VirtualMachine(system: system, configuration: .init(
+            cpus: config.cpus, memorySize: config.memorySize, wired: config.wired,
+            strictIO: config.strictIO, pinning: config.pinning))
+        boot = try config.program.map { source throws in try Self.prepare(source, memorySize: config.memorySize) }
+        if let boot, config.cpus > boot.maximumVCPUs {
+            throw HyveError("a \(boot.mode.rawValue)-mode program has room for at most \(boot.maximumVCPUs) vCPU stacks, not \(config.cpus)")
+        }
+        let vm = vm
+        try PCTestDev(onExit: { [weak vm] value in vm?.suspend(.debugExit(value)) }).attach(to: vm)
+        try ResetControl(onReset: { [weak vm] in vm?.suspend(.reset) }).attach(to: vm)
+        try DebugConsole(sink: console).attach(to: vm)
+    }
+
+    private static func prepare(_ source: ProgramSource, memorySize: UInt64) throws -> ProgramBoot {
+        let bytes = try FileReader.read(source.path, what: "program file", limit: memorySize)
+        do {
+            // A flat binary without a mode runs in long mode; its load address follows the mode.
+            let image = try ProgramImage.parse(bytes, loadAddress: source.loadAddress ?? (source.mode ?? .long).defaultLoadAddress)
+            return try ProgramBoot(image: image, mode: source.mode ?? image.format.defaultMode)
+        } catch {
+            throw HyveError("cannot load program file '\(source.path)': \(error)")
+        }
+    }
+
+    /// Writes the guest into RAM and sets every vCPU's entry state.
+    private func load() throws {
+        guard let boot else { return }
+        for write in boot.memoryWrites {
+            do {
+                try vm.memory.write(write.bytes, at: write.address)
+            } catch {
+                throw HyveError("the program does not fit in \(config.memorySize >> 20) MiB of guest memory: \(error)")
+            }
+        }
+        for vcpu in vm.vcpus {
+            var registers = try vcpu.kvm.registers()
+            var special = try vcpu.kvm.specialRegisters()
+            boot.entryState(vcpu: vcpu.id, registers: &registers, special: &special)
+            try vcpu.kvm.setSpecialRegisters(special)
+            try vcpu.kvm.setRegisters(registers)
+        }
+    }
+
+    /// Runs the guest to its end.
+    public func run() throws -> MachineOutcome {
+        var reboots = 0
+        while true {
+            try load()
+            let reason = try vm.run()
+            guard reason == .reset && !config.noReboot else {
+                return MachineOutcome(reason: reason, reboots: reboots)
+            }
+            try vm.reinitialize()
+            reboots += 1
+        }
+    }
+}

@@ -1,0 +1,38 @@
+import Boot
+
+/// Everything `hyve` needs to build and run a machine, in bhyve's vocabulary.
+public struct MachineConfig: Sendable {
+    /// The VM's name (bhyve's vmname), used in diagnostics and later by `hyvectl`.
+    public var name = "hyve"
+    /// Number of vCPUs (`-c`).
+    public var cpus = 1
+    /// Guest RAM in bytes (`-m`, default 256 MiB as in bhyve).
+    public var memorySize: UInt64 = 256 << 20
+    /// Wire guest memory (`-S`).
+    public var wired = false
+    /// vCPU → host CPU (`-p`).
+    public var pinning: [Int: Int] = [:]
+    /// Stop on accesses to unclaimed ports and MMIO (`x86.strictio`).
+    public var strictIO = false
+    /// Exit on guest reset instead of rebooting in place (exit status 0).
+    public var noReboot = false
+    /// The guest program to run.
+    public var program: ProgramSource?
+
+    public init() {}
+}
+
+/// A guest program file: a flat binary loaded at an address, or an ELF executable.
+public struct ProgramSource: Sendable {
+    public var path: String
+    /// Load address for a flat binary; nil chooses the mode's default.
+    public var loadAddress: UInt64?
+    /// CPU mode at entry; nil chooses by format (ELF32 protected, otherwise long).
+    public var mode: CPUMode?
+
+    public init(path: String, loadAddress: UInt64? = nil, mode: CPUMode? = nil) {
+        self.path = path
+        self.loadAddress = loadAddress
+        self.mode = mode
+    }
+}

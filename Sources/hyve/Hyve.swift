@@ -1,0 +1,108 @@
+import ArgumentParser
+import Boot
+import Glibc
+import Hyve
+import KVM
+
+/// `hyve`: runs a virtual machine, as bhyve(8) does.
+struct HyveCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "hyve",
+        abstract: "Run a virtual machine on KVM.",
+        discussion: """
+            Exit status: 0 the guest reset (with --no-reboot), 1 powered off, 2 halted, 3 triple-faulted, \
+            4 error; (v << 1) | 1 when the guest wrote v to isa-debug-exit (port 0xF4).
+            """)
+
+    @Option(name: [.short, .customLong("cpus")], help: "Number of vCPUs.")
+    var cpus = 1
+
+    @Option(name: [.short, .customLong("memory")], help: "Guest memory: a size with K, M, G or T suffix (bare number: MiB).")
+    var memory = "256M"
+
+    @Flag(name: [.customShort("S"), .customLong("wire")], help: "Wire (mlock) guest memory.")
+    var wire = false
+
+    @Option(name: [.short, .customLong("pin")], help: "Pin a vCPU to a host CPU: vcpu:hostcpu (repeatable).")
+    var pin: [String] = []
+
+    @Flag(name: .customLong("strict-io"), help: "Stop the VM on an access to an unclaimed port or MMIO address.")
+    var strictIO = false
+
+    @Flag(name: .customLong("no-reboot"), help: "Exit with status 0 when the guest resets instead of rebooting it.")
+    var noReboot = false
+
+    @Option(name: .customLong("name"), help: "The VM's name.")
+    var name = "hyve"
+
+    @Option(name: .customLong("program"), help: "A guest program: an ELF executable or a flat binary.")
+    var program: String?
+
+    @Option(name: .customLong("mode"), help: "CPU mode at the program's entry: real, protected or long.")
+    var mode: CPUMode?
+
+    @Option(name: .customLong("load-address"), help: "Load address of a flat binary (default 0x8000 in real mode, else 0x100000).")
+    var loadAddress: String?
+
+    func makeConfig() throws(HyveError) -> MachineConfig {
+        var config = MachineConfig()
+        config.name = name
+        config.cpus = cpus
+        guard cpus >= 1 else { throw HyveError("--cpus must be at least 1") }
+        config.memorySize = try MemorySize.parse(memory)
+        config.wired = wire
+        config.pinning = try PinSpec.parse(pin)
+        config.strictIO = strictIO
+        config.noReboot = noReboot
+        guard let program else { throw HyveError("no guest to run (give one with --program FILE)") }
+        config.program = ProgramSource(path: program, loadAddress: try loadAddress.map(parseAddress), mode: mode)
+        return config
+    }
+
+    func start() throws -> Int32 {
+        let config = try makeConfig()
+        let system = try KVMSystem()
+        let machine = try Machine(config: config, system: system, console: { byte in
+            var byte = byte
+            _ = write(STDOUT_FILENO, &byte, 1)
+        })
+        let outcome = try machine.run()
+        if case .failure(let message) = outcome.reason {
+            printError(message)
+        }
+        return outcome.exitStatus
+    }
+}
+
+extension CPUMode: ExpressibleByArgument {}
+
+func parseAddress(_ text: String) throws(HyveError) -> UInt64 {
+    let lower = text.lowercased()
+    let value = lower.hasPrefix("0x") ? UInt64(lower.dropFirst(2), radix: 16) : UInt64(lower)
+    guard let value else { throw HyveError("invalid address '\(text)'") }
+    return value
+}
+
+func printError(_ message: String) {
+    Diagnostic.print(program: "hyve", message)
+}
+
+@main
+enum Main {
+    static func main() {
+        let command: HyveCommand
+        do {
+            command = try HyveCommand.parse(Array(CommandLine.arguments.dropFirst()))
+        } catch {
+            if HyveCommand.exitCode(for: error) == .success { HyveCommand.exit(withError: error) }
+            printError(HyveCommand.message(for: error))
+            exit(ExitStatus.error)
+        }
+        do {
+            exit(try command.start())
+        } catch {
+            printError("\(error)")
+            exit(ExitStatus.error)
+        }
+    }
+}
