@@ -27,11 +27,12 @@ let package = Package(
             name: "hyvectl",
             dependencies: ["Hyve", "KVM", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
-        .testTarget(name: "KVMTests", dependencies: ["KVM"]),
-        .testTarget(name: "VMMTests", dependencies: ["VMM", "KVM"]),
+        .target(name: "TestSupport", dependencies: ["Hyve", "VMM", "KVM", "Boot"], path: "Tests/Support"),
+        .testTarget(name: "KVMTests", dependencies: ["KVM", "TestSupport"]),
+        .testTarget(name: "VMMTests", dependencies: ["VMM", "KVM", "TestSupport"]),
         .testTarget(name: "DevicesTests", dependencies: ["Devices", "VMM"]),
         .testTarget(name: "BootTests", dependencies: ["Boot", "KVM"]),
-        .testTarget(name: "HyveTests", dependencies: ["Hyve", "VMM", "KVM", "Boot"]),
+        .testTarget(name: "HyveTests", dependencies: ["Hyve", "VMM", "KVM", "Boot", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

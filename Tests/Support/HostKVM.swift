@@ -1,0 +1,11 @@
+import Glibc
+
+/// Whether tests that need KVM run: wherever /dev/kvm exists, and always in CI (`CI=true`), where a
+/// missing /dev/kvm must make them fail loudly instead of being skipped.
+public enum HostKVM {
+    public static let testsEnabled = access("/dev/kvm", F_OK) == 0 || ProcessEnvironment.isCI
+}
+
+enum ProcessEnvironment {
+    static let isCI = getenv("CI").map { String(cString: $0) } == "true"
+}
