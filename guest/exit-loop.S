@@ -8,6 +8,8 @@
 #ifndef EXIT_LOOP_N
 #error "build with -DEXIT_LOOP_N=<count>"
 #endif
+#include "guest64.h"
+
     .code64
     .section .text.start, "ax"
     .globl _start
@@ -23,6 +25,4 @@ _start:
     mov     $0x26, %al
     outb    %al, $0xF4
 park:
-    cli
-    hlt
-    jmp     park
+    park_forever

@@ -9,6 +9,8 @@
  *   counter anything else: exit with 0x01 (status 3)
  * Only vCPU 0 acts; the others park in HLT.
  */
+#include "guest64.h"
+
     .code64
     .set    BOOT_COUNT, 0x600
 
@@ -17,13 +19,8 @@
 _start:
     test    %rdi, %rdi
     jnz     park
-    lea     msg(%rip), %rsi
-1:  lodsb
-    test    %al, %al
-    jz      2f
-    outb    %al, $0xE9
-    jmp     1b
-2:  mov     BOOT_COUNT, %eax    /* absolute address (identity mapped) */
+    puts    msg
+    mov     BOOT_COUNT, %eax    /* absolute address (identity mapped) */
     cmp     $1, %eax
     je      second
     ja      bad
@@ -40,9 +37,7 @@ bad:
     mov     $0x01, %al
     outb    %al, $0xF4
 park:
-    cli
-    hlt
-    jmp     park
+    park_forever
 
     .section .rodata
 msg:

@@ -5,24 +5,19 @@
  * gate either -> #DF, which fails too -> shutdown.  Nothing here ever writes
  * to the debug-exit port.
  */
+#include "guest64.h"
+
     .code64
     .section .text.start, "ax"
     .globl _start
 _start:
     test    %rdi, %rdi
     jnz     park                /* only vCPU 0 faults */
-    lea     msg(%rip), %rsi
-1:  lodsb
-    test    %al, %al
-    jz      2f
-    outb    %al, $0xE9
-    jmp     1b
-2:  lidt    empty_idt(%rip)
+    puts    msg
+    lidt    empty_idt(%rip)
     ud2
 park:                           /* not reached on vCPU 0 */
-    cli
-    hlt
-    jmp     park
+    park_forever
 
     .section .rodata
     .balign 8

@@ -272,3 +272,10 @@ private let ldt = Segment(base: 0, limit: 0xFFFF, selector: 0, type: 0x2, presen
         #expect(bootError(image, .protected) == .entryAbove4GiB(1 << 32))
     }
 }
+
+extension LoadSegment: CustomTestStringConvertible {
+    /// Keeps test logs short: a segment's bytes can run to tens of kilobytes.
+    public var testDescription: String {
+        "segment at 0x\(String(address, radix: 16)) (\(bytes.count) bytes + \(zeroFill) zero-filled)"
+    }
+}
