@@ -10,6 +10,9 @@
 #include <sched.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/timerfd.h>
 
 /* The ioctl request numbers are function-like macros, which Swift cannot import. */
 static const unsigned long CKVM_GET_API_VERSION = KVM_GET_API_VERSION;
@@ -38,6 +41,9 @@ static const unsigned long CKVM_SET_TSS_ADDR = KVM_SET_TSS_ADDR;
 static const unsigned long CKVM_SET_IDENTITY_MAP_ADDR = KVM_SET_IDENTITY_MAP_ADDR;
 static const unsigned long CKVM_INTERRUPT = KVM_INTERRUPT;
 static const unsigned long CKVM_NMI = KVM_NMI;
+static const unsigned long CKVM_ENABLE_CAP = KVM_ENABLE_CAP;
+static const unsigned long CKVM_SIGNAL_MSI = KVM_SIGNAL_MSI;
+static const unsigned long CKVM_SET_GSI_ROUTING = KVM_SET_GSI_ROUTING;
 static const unsigned long CKVM_GET_DEBUGREGS = KVM_GET_DEBUGREGS;
 static const unsigned long CKVM_SET_DEBUGREGS = KVM_SET_DEBUGREGS;
 
@@ -86,6 +92,14 @@ struct ckvm_msrs {
     __u32 nmsrs;
     __u32 pad;
     struct kvm_msr_entry entries[CKVM_MAX_MSR_ENTRIES];
+};
+
+/* kvm_irq_routing ends in a flexible array too. */
+#define CKVM_MAX_ROUTES 64
+struct ckvm_irq_routing {
+    __u32 nr;
+    __u32 flags;
+    struct kvm_irq_routing_entry entries[CKVM_MAX_ROUTES];
 };
 
 #endif
