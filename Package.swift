@@ -30,7 +30,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["Hyve", "VMM", "KVM", "Boot"], path: "Tests/Support"),
         .testTarget(name: "KVMTests", dependencies: ["KVM", "TestSupport"]),
         .testTarget(name: "VMMTests", dependencies: ["VMM", "KVM", "TestSupport"]),
-        .testTarget(name: "DevicesTests", dependencies: ["Devices", "VMM"]),
+        .testTarget(name: "DevicesTests", dependencies: ["Devices", "VMM", "TestSupport"]),
         .testTarget(name: "BootTests", dependencies: ["Boot", "KVM"]),
         .testTarget(name: "HyveTests", dependencies: ["Hyve", "VMM", "KVM", "Boot", "TestSupport"]),
     ],
