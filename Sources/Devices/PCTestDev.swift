@@ -2,7 +2,9 @@ import Synchronization
 import VMM
 
 /// bhyve's pc-testdev (QEMU's ISA test device): isa-debug-exit at ports 0xF4–0xF7, a 32-bit
-/// scratch register at ports 0xE0–0xE3 and 64 KiB of scratch MMIO at 0xFF000000.
+/// scratch register at ports 0xE0–0xE3, 64 KiB of scratch MMIO at 0xFF000000, and one port per
+/// interrupt line from 0x2000 (a byte write of non-zero asserts the line, zero deasserts it;
+/// lines below 16 are ISA IRQs with the same-numbered I/O APIC pin, the rest I/O APIC pins).
 ///
 /// A write of `v` to isa-debug-exit ends the VM; Hyve then exits with status `(v << 1) | 1`,
 /// which can never be 0, so a test that reaches its own exit cannot be mistaken for a clean
@@ -14,6 +16,8 @@ public final class PCTestDev: PortIODevice, MMIODevice {
     public static let scratchPortLength = 4
     public static let scratchMemoryBase: UInt64 = 0xFF00_0000
     public static let scratchMemoryLength = 0x10000
+    public static let irqPortBase: UInt16 = 0x2000
+    public static let irqLineCount = InterruptRouter.ioapicPinCount
 
     private struct State {
         var scratch: UInt32 = 0
@@ -21,10 +25,12 @@ public final class PCTestDev: PortIODevice, MMIODevice {
     }
 
     private let state = Mutex(State())
+    private let lines: any InterruptLines
     private let onExit: @Sendable (UInt32) -> Void
 
-    /// `onExit` receives the value written to isa-debug-exit.
-    public init(onExit: @escaping @Sendable (UInt32) -> Void) {
+    /// `lines` are driven by the IRQ ports; `onExit` receives the value written to isa-debug-exit.
+    public init(lines: any InterruptLines, onExit: @escaping @Sendable (UInt32) -> Void) {
+        self.lines = lines
         self.onExit = onExit
     }
 
@@ -33,6 +39,7 @@ public final class PCTestDev: PortIODevice, MMIODevice {
         try vm.ports.register(self, ports: Self.debugExitPort, count: Self.debugExitLength, label: "isa-debug-exit")
         try vm.ports.register(self, ports: Self.scratchPort, count: Self.scratchPortLength, label: "pc-testdev-ioport")
         try vm.mmio.register(self, base: Self.scratchMemoryBase, size: UInt64(Self.scratchMemoryLength), label: "pc-testdev-iomem")
+        try vm.ports.register(self, ports: Self.irqPortBase, count: Self.irqLineCount, label: "pc-testdev-irq-line")
         vm.onReinitialize { [weak self] in self?.reset() }
     }
 
@@ -51,8 +58,23 @@ public final class PCTestDev: PortIODevice, MMIODevice {
             onExit(value)
             return
         }
+        if port >= Self.irqPortBase {
+            // As bhyve, only byte writes drive a line.
+            guard size == 1 else { return }
+            setLine(Int(port - Self.irqPortBase), asserted: value & 0xFF != 0)
+            return
+        }
         guard let lanes = Self.scratchLanes(port, size: size) else { return }
         state.withLock { $0.scratch = ($0.scratch & ~lanes.mask) | ((value << lanes.shift) & lanes.mask) }
+    }
+
+    private func setLine(_ line: Int, asserted: Bool) {
+        switch (line < 16, asserted) {
+        case (true, true): lines.isaAssert(line, ioapicPin: line)
+        case (true, false): lines.isaDeassert(line, ioapicPin: line)
+        case (false, true): lines.ioapicAssert(line)
+        case (false, false): lines.ioapicDeassert(line)
+        }
     }
 
     /// The byte lanes of the scratch register an access covers; nil outside it (isa-debug-exit

@@ -40,6 +40,16 @@ public final class PowerManagement: PortIODevice {
         self.onPowerOff = onPowerOff
     }
 
+    /// Claims the device's ports, makes IRQ 9 level-triggered in the ELCR (the 8259A keeps that
+    /// setting across re-init) and resets the device with the VM.
+    public func attach(to vm: VirtualMachine) throws {
+        try vm.ports.register(self, ports: Self.eventBlockPort, count: 4, label: "PM1a event block")
+        try vm.ports.register(self, ports: Self.controlBlockPort, count: 2, label: "PM1a control block")
+        try vm.ports.register(self, ports: Self.smiCommandPort, count: 1, label: "SMI_CMD")
+        try vm.interrupts.setISATriggerMode(Self.sciIRQ, level: true)
+        vm.onReinitialize { [weak self] in self?.reset() }
+    }
+
     /// Presses the power button. A guest that has taken over ACPI (SCI_EN) gets an SCI and shuts
     /// down in its own time; one that has not could never see the button, so the machine powers off.
     public func pressPowerButton() {

@@ -1,4 +1,5 @@
 import Boot
+import Glibc
 import Devices
 import KVM
 import VMM
@@ -25,15 +26,27 @@ public final class Machine: Sendable {
         self.config = config
         vm = try VirtualMachine(system: system, configuration: .init(
             cpus: config.cpus, memorySize: config.memorySize, wired: config.wired,
-            strictIO: config.strictIO, pinning: config.pinning))
+            strictIO: config.strictIO, pinning: config.pinning, rtcTime: Self.rtcStartTime(localTime: config.rtcLocalTime)))
         boot = try config.program.map { source throws in try Self.prepare(source, memorySize: config.memorySize) }
         if let boot, config.cpus > boot.maximumVCPUs {
             throw HyveError("a \(boot.mode.rawValue)-mode program has room for at most \(boot.maximumVCPUs) vCPU stacks, not \(config.cpus)")
         }
         let vm = vm
-        try PCTestDev(onExit: { [weak vm] value in vm?.suspend(.debugExit(value)) }).attach(to: vm)
+        try PCTestDev(lines: vm.interrupts, onExit: { [weak vm] value in vm?.suspend(.debugExit(value)) }).attach(to: vm)
         try ResetControl(onReset: { [weak vm] in vm?.suspend(.reset) }).attach(to: vm)
         try DebugConsole(sink: console).attach(to: vm)
+        let power = PowerManagement(lines: vm.interrupts, onPowerOff: { [weak vm] in vm?.suspend(.powerOff) })
+        try power.attach(to: vm)
+        try PowerButton.wire(to: vm.eventLoop, press: power.pressPowerButton)
+    }
+
+    /// Now as the RTC should show it: UTC, or shifted by the host's offset for local time.
+    static func rtcStartTime(localTime: Bool) -> Int64 {
+        var now = time(nil)
+        guard localTime else { return Int64(now) }
+        var parts = tm()
+        localtime_r(&now, &parts)
+        return Int64(now) + Int64(parts.tm_gmtoff)
     }
 
     private static func prepare(_ source: ProgramSource, memorySize: UInt64) throws -> ProgramBoot {

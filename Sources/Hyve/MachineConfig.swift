@@ -16,6 +16,8 @@ public struct MachineConfig: Sendable {
     public var strictIO = false
     /// Exit on guest reset instead of rebooting in place (exit status 0).
     public var noReboot = false
+    /// The RTC keeps local time instead of UTC (bhyve keeps UTC with `-u`; Hyve's default is UTC).
+    public var rtcLocalTime = false
     /// The guest program to run.
     public var program: ProgramSource?
 

@@ -15,6 +15,8 @@ public final class VCPU: Sendable {
     private let thread = Mutex<pthread_t?>(nil)
     /// Wakes the thread from an in-guest HLT that Hyve waits out in user space.
     private let wakeup = DispatchSemaphore(value: 0)
+    /// Set by ``probeHalt()``: on its next exit the vCPU reports whether it is halted.
+    private let haltProbeRequested = Atomic<Bool>(false)
 
     init(id: Int, kvm: KVMVCPU, hostCPU: Int?, vm: VirtualMachine) {
         self.id = id
@@ -42,6 +44,16 @@ public final class VCPU: Sendable {
             if let handle { pthread_kill(handle, KickSignal.number) }
         }
         wakeup.signal()
+    }
+
+    /// Asks the vCPU whether it sits in HLT with interrupts disabled: KVM's local APIC keeps HLT
+    /// in the kernel, so the vCPU is knocked out of `KVM_RUN` and checks its own MP state.
+    func probeHalt() {
+        haltProbeRequested.store(true, ordering: .releasing)
+        kvm.requestImmediateExit()
+        thread.withLock { handle in
+            if let handle { pthread_kill(handle, KickSignal.number) }
+        }
     }
 
     func start() throws(KVMError) {
@@ -78,6 +90,7 @@ public final class VCPU: Sendable {
             }
         }
         while !vm.isSuspending {
+            if id == 0 { offerExtINT() }
             let exit: VCPUExit
             do {
                 exit = try kvm.run()
@@ -107,6 +120,11 @@ public final class VCPU: Sendable {
             vm.suspend(.tripleFault)
         case .interrupted:
             kvm.clearImmediateExit()
+            if haltProbeRequested.exchange(false, ordering: .acquiring) { reportHaltState() }
+        case .interruptWindowOpen:
+            break
+        case .ioapicEOI(let vector):
+            vm.interrupts.ioapic.endOfInterrupt(vector: vector)
         case .internalError(let error):
             fail("KVM internal error: \(error)")
         case .failedEntry(let reason, _):
@@ -117,8 +135,8 @@ public final class VCPU: Sendable {
             fail("unexpected KVM system event \(type)")
         case .exception(let vector, let errorCode):
             fail("unexpected exception exit: vector \(vector), error code 0x\(String(errorCode, radix: 16))")
-        case .interruptWindowOpen, .ioapicEOI, .debug:
-            fail("unexpected exit \(exit) (no interrupt controller or debugger is attached)")
+        case .debug:
+            fail("unexpected debug exit (no debugger is attached)")
         case .unknown(let reason):
             fail("unknown KVM exit reason \(reason)")
         }
@@ -175,6 +193,39 @@ public final class VCPU: Sendable {
         }
         vm.vcpuHalted(id, interruptsDisabled: interruptsDisabled)
         while !vm.isSuspending { wakeup.wait() }
+    }
+
+    /// The 8259A's output reaches vCPU 0's LINT0 as ExtINT: when it is raised, inject the vector
+    /// of the INTA cycle as soon as KVM says the vCPU can take it, asking for an interrupt-window
+    /// exit until then.
+    private func offerExtINT() {
+        let pic = vm.interrupts.atpic
+        guard pic.outputAsserted else {
+            if kvm.requestInterruptWindow { kvm.requestInterruptWindow = false }
+            return
+        }
+        guard kvm.readyForInterruptInjection else {
+            kvm.requestInterruptWindow = true
+            return
+        }
+        if let vector = pic.acknowledge() {
+            do {
+                try kvm.interrupt(vector: vector)
+            } catch {
+                fail("\(error)")
+            }
+        }
+        kvm.requestInterruptWindow = pic.outputAsserted
+    }
+
+    private func reportHaltState() {
+        do {
+            let halted = try kvm.mpState() == .halted
+            let interruptsDisabled = try kvm.registers().rflags & (1 << 9) == 0
+            vm.vcpuHalted(id, interruptsDisabled: halted && interruptsDisabled)
+        } catch {
+            fail("\(error)")
+        }
     }
 
     private func fail(_ message: String) {

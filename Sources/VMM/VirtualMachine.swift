@@ -22,14 +22,18 @@ public final class VirtualMachine: Sendable {
         public var strictIO: Bool
         /// vCPU id → host CPU (bhyve's `-p vcpu:hostcpu`).
         public var pinning: [Int: Int]
+        /// What the RTC reads at start, in seconds since the epoch (bhyve's host UTC, or local
+        /// time with `-u` off).
+        public var rtcTime: Int64
 
         public init(cpus: Int = 1, memorySize: UInt64 = 256 << 20, wired: Bool = false,
-                    strictIO: Bool = false, pinning: [Int: Int] = [:]) {
+                    strictIO: Bool = false, pinning: [Int: Int] = [:], rtcTime: Int64 = Int64(time(nil))) {
             self.cpus = cpus
             self.memorySize = memorySize
             self.wired = wired
             self.strictIO = strictIO
             self.pinning = pinning
+            self.rtcTime = rtcTime
         }
     }
 
@@ -51,6 +55,19 @@ public final class VirtualMachine: Sendable {
     public let memory: GuestMemory
     public let ports = PortIOBus()
     public let mmio = MMIOBus()
+    /// The event-loop thread that serves timers and back ends.
+    public let eventLoop: EventLoop
+    public let clock: any Clock
+    /// The 8259A pair, the I/O APIC and MSI delivery into KVM's local APICs.
+    public let interrupts: InterruptRouter
+    public let pit: PIT
+    public let hpet: HPET
+    public let rtc: RTC
+    public let pmTimer: PMTimer
+    /// How often vCPUs are asked whether they sit in HLT with interrupts disabled, since KVM's
+    /// local APIC keeps HLT in the kernel.
+    static let haltProbeInterval: UInt64 = 100_000_000
+    private let haltProbe = Mutex<(any ClockTimer)?>(nil)
     /// Built once in `init`; `VCPU`s point back here without owning the VM.
     nonisolated(unsafe) public private(set) var vcpus: [VCPU] = []
     private let state = Mutex(RunState())
@@ -76,7 +93,20 @@ public final class VirtualMachine: Sendable {
         guard KickSignal.install() else { throw KVMError("sigaction", errno: errno) }
         self.configuration = configuration
         kvm = try system.createVM()
+        try kvm.enableSplitIRQChip(ioapicPins: InterruptRouter.ioapicPinCount)
         memory = try GuestMemory(size: configuration.memorySize, wired: configuration.wired)
+        eventLoop = try EventLoop()
+        let clock = EventLoopClock(loop: eventLoop)
+        self.clock = clock
+        let bsp = VCPUDoorbell()
+        let interrupts = InterruptRouter(kvm: kvm, extIntChanged: { asserted in if asserted { bsp.ring() } })
+        self.interrupts = interrupts
+        pit = PIT(clock: clock, lines: interrupts)
+        hpet = HPET(clock: clock, lines: interrupts)
+        let highMemory = memory.segments.count > 1 ? memory.segments[1].size : 0
+        rtc = RTC(clock: clock, lines: interrupts, time: configuration.rtcTime,
+                  lowMemory: memory.segments[0].size, highMemory: highMemory)
+        pmTimer = PMTimer(clock: clock)
         for (slot, segment) in memory.segments.enumerated() {
             try kvm.setUserMemoryRegion(slot: UInt32(slot), guestAddress: segment.guestAddress, size: segment.size,
                                         hostAddress: memory.hostAddress(of: segment))
@@ -90,8 +120,31 @@ public final class VirtualMachine: Sendable {
             vcpus.append(VCPU(id: id, kvm: handle, hostCPU: configuration.pinning[id], vm: self))
         }
         self.vcpus = vcpus
+        bsp.target.withLock { $0 = vcpus[0] }
         for vcpu in vcpus { try vcpu.reset() }
         state.withLock { $0.active = CPUSet(0..<configuration.cpus) }
+        try attachPlatformDevices()
+        try eventLoop.start()
+    }
+
+    deinit {
+        eventLoop.stop()
+    }
+
+    /// The devices bhyve keeps in vmm.ko, on their ports and addresses (bhyve.md §3).
+    private func attachPlatformDevices() throws {
+        let atpic = interrupts.atpic
+        try ports.register(atpic, ports: ATPIC.masterPorts.lowerBound, count: ATPIC.masterPorts.count, label: "8259A master")
+        try ports.register(atpic, ports: ATPIC.slavePorts.lowerBound, count: ATPIC.slavePorts.count, label: "8259A slave")
+        try ports.register(atpic, ports: ATPIC.elcrPorts.lowerBound, count: ATPIC.elcrPorts.count, label: "ELCR")
+        try mmio.register(interrupts.ioapic, base: IOAPIC.baseAddress, size: IOAPIC.size, label: "I/O APIC")
+        try ports.register(pit, ports: PIT.ports.lowerBound, count: PIT.ports.count, label: "8254 PIT")
+        try ports.register(pit, ports: PIT.nmiStatusPort, count: 1, label: "NMI status and control")
+        try mmio.register(hpet, base: HPET.baseAddress, size: HPET.size, label: "HPET")
+        try ports.register(rtc, ports: RTC.ports.lowerBound, count: RTC.ports.count, label: "RTC")
+        try ports.register(pmTimer, ports: PMTimer.port, count: 4, label: "ACPI PM timer")
+        let devices: [@Sendable () -> Void] = [atpic.reset, interrupts.ioapic.reset, pit.reset, hpet.reset, rtc.reset]
+        for reset in devices { onReinitialize(reset) }
     }
 
     // MARK: CPU sets
@@ -124,13 +177,23 @@ public final class VirtualMachine: Sendable {
         return true
     }
 
+    /// Records whether vCPU `id` sits in HLT with interrupts disabled; when every active vCPU
+    /// does, nothing but an NMI or INIT could wake the VM, and it suspends with reason halt.
     func vcpuHalted(_ id: Int, interruptsDisabled: Bool) {
         let allHalted = state.withLock { state -> Bool in
-            guard interruptsDisabled else { return false }
+            guard interruptsDisabled else {
+                state.halted.remove(id)
+                return false
+            }
             state.halted.insert(id)
             return state.halted == state.active
         }
         if allHalted { suspend(.halt) }
+    }
+
+    private func probeHalts() {
+        for vcpu in vcpus where activeCPUs.contains(vcpu.id) { vcpu.probeHalt() }
+        haltProbe.withLock { $0?.arm(at: clock.now + Self.haltProbeInterval) }
     }
 
     func vcpuStopped(_ id: Int) {
@@ -155,6 +218,13 @@ public final class VirtualMachine: Sendable {
             return state.active
         }
         defer { state.withLock { $0.running = false } }
+        let probe = clock.makeTimer { [weak self] in self?.probeHalts() }
+        haltProbe.withLock { $0 = probe }
+        probe.arm(at: clock.now + Self.haltProbeInterval)
+        defer {
+            probe.cancel()
+            haltProbe.withLock { $0 = nil }
+        }
         var started: [VCPU] = []
         for id in toStart {
             do {
@@ -190,5 +260,14 @@ public final class VirtualMachine: Sendable {
             state.active = CPUSet(0..<configuration.cpus)
         }
         suspending.store(false, ordering: .releasing)
+    }
+}
+
+/// Lets interrupt callbacks wired up before the vCPUs exist reach vCPU 0 once it does.
+final class VCPUDoorbell: Sendable {
+    let target = Mutex<VCPU?>(nil)
+
+    func ring() {
+        target.withLock { $0 }?.kick()
     }
 }

@@ -32,6 +32,9 @@ struct HyveCommand: ParsableCommand {
     @Flag(name: .customLong("no-reboot"), help: "Exit with status 0 when the guest resets instead of rebooting it.")
     var noReboot = false
 
+    @Flag(name: .customLong("rtc-localtime"), help: "Keep the RTC in the host's local time instead of UTC.")
+    var rtcLocalTime = false
+
     @Option(name: .customLong("name"), help: "The VM's name.")
     var name = "hyve"
 
@@ -54,6 +57,7 @@ struct HyveCommand: ParsableCommand {
         config.pinning = try PinSpec.parse(pin)
         config.strictIO = strictIO
         config.noReboot = noReboot
+        config.rtcLocalTime = rtcLocalTime
         guard let program else { throw HyveError("no guest to run (give one with --program FILE)") }
         config.program = ProgramSource(path: program, loadAddress: try loadAddress.map(parseAddress), mode: mode)
         return config

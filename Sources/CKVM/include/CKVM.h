@@ -13,6 +13,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/timerfd.h>
+#include <sys/signalfd.h>
 
 /* The ioctl request numbers are function-like macros, which Swift cannot import. */
 static const unsigned long CKVM_GET_API_VERSION = KVM_GET_API_VERSION;

@@ -1,0 +1,69 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// The interrupt controllers and timers under real KVM (split irqchip): guest programs that
+/// program them and report through the debug console.
+@Suite(.enabled(if: HostKVM.testsEnabled, "needs /dev/kvm"))
+struct InterruptGuestTests {
+    @Test func pitThroughThe8259ATicksAtOneKilohertzAgainstThePMTimer() throws {
+        let run = try GuestRunner.run("pic-pit.bin")
+        #expect(run.output.hasPrefix("pit: "), "output: \(run.output)")
+        #expect(run.outcome.reason == .debugExit(0x30), "output: \(run.output)")
+    }
+
+    @Test func hpetLevelInterruptsThroughIOAPICPin24AreTakenAndEOId() throws {
+        let run = try GuestRunner.run("ioapic-hpet.bin")
+        #expect(run.output == "hpet-ioapic: 10 level interrupts\n")
+        #expect(run.outcome.reason == .debugExit(0x31))
+    }
+
+    @Test func hpetFSBDeliveryArrivesAsMSI() throws {
+        let run = try GuestRunner.run("hpet-fsb.bin")
+        #expect(run.output == "hpet-fsb: 5 MSIs\n")
+        #expect(run.outcome.reason == .debugExit(0x32))
+    }
+
+    @Test(arguments: ["rtc.bin", "rtc-ioapic.bin"])
+    func rtcPeriodicInterruptsArriveAndItsTimeMatchesTheHost(program: String) throws {
+        let before = Date()
+        let run = try GuestRunner.run(program)
+        let after = Date()
+        #expect(run.outcome.reason == .debugExit(0x33), "output: \(run.output)")
+        let lines = run.output.split(separator: "\n")
+        #expect(lines.last == "rtc: 20 periodic interrupts")
+        let formatter = DateFormatter()
+        formatter.dateFormat = "'rtc: 'yyyy-MM-dd HH:mm:ss"
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        let shown = try #require(lines.first.flatMap { formatter.date(from: String($0)) }, "output: \(run.output)")
+        #expect(shown >= before.addingTimeInterval(-2) && shown <= after.addingTimeInterval(2))
+    }
+
+    @Test func sleepTypeFiveWithSleepEnablePowersOffWithStatusOne() throws {
+        let run = try GuestRunner.run("poweroff.bin", cpus: 2)
+        #expect(run.output == "powering off\n")
+        #expect(run.outcome.reason == .powerOff)
+        #expect(run.outcome.exitStatus == 1)
+    }
+
+    @Test func sigtermPressesThePowerButtonOfAGuestWithoutACPI() throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: HyveBinary.path)
+        process.arguments = ["--program", try GuestPrograms.path("spin.bin")]
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        // The console arrives a byte at a time; the guest is running once its line is complete.
+        var printed = Data()
+        while !printed.contains(UInt8(ascii: "\n")) {
+            let chunk = output.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            printed.append(chunk)
+        }
+        #expect(String(decoding: printed, as: UTF8.self) == "spinning\n")
+        process.terminate()
+        process.waitUntilExit()
+        #expect(process.terminationReason == .exit)
+        #expect(process.terminationStatus == 1)
+    }
+}
