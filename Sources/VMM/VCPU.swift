@@ -84,7 +84,7 @@ public final class VCPU: Sendable {
     private func runLoop() {
         KickSignal.unblockOnCurrentThread()
         if let hostCPU {
-            let result = ckvm_pin_thread(pthread_self(), Int32(hostCPU))
+            let result = ckvm_pin_current_thread(Int32(hostCPU))
             if result != 0 {
                 vm.suspend(.failure("cannot pin vCPU \(id) to host CPU \(hostCPU): \(String(cString: strerror(result)))"))
             }

@@ -1,15 +1,16 @@
 #ifndef CKVM_H
 #define CKVM_H
 
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
+/* No _GNU_SOURCE here: it would give this module a different view of glibc's types than the
+ * Glibc module Swift imports. The GNU-only calls below go through syscall(2) instead. */
 #include <linux/kvm.h>
+#include <linux/memfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
-#include <sched.h>
-#include <pthread.h>
+#include <errno.h>
 #include <stdint.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/timerfd.h>
@@ -58,15 +59,15 @@ static inline int ckvm_ioctl_val(int fd, unsigned long request, unsigned long ar
 }
 
 static inline int ckvm_memfd_create(const char *name, unsigned int flags) {
-    return memfd_create(name, flags);
+    return (int)syscall(SYS_memfd_create, name, flags);
 }
 
-/* CPU_ZERO/CPU_SET are macros over cpu_set_t. */
-static inline int ckvm_pin_thread(pthread_t thread, int cpu) {
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(cpu, &set);
-    return pthread_setaffinity_np(thread, sizeof(set), &set);
+/* Pins the calling thread to one host CPU; returns 0 or an errno value. */
+static inline int ckvm_pin_current_thread(int cpu) {
+    unsigned long mask[16] = {0};
+    if (cpu < 0 || cpu >= (int)(sizeof(mask) * 8)) return EINVAL;
+    mask[cpu / 64] |= 1UL << (cpu % 64);
+    return syscall(SYS_sched_setaffinity, 0, sizeof(mask), mask) == 0 ? 0 : errno;
 }
 
 /* kvm_run's exit payloads live in an anonymous union, which Swift imports as copies;
