@@ -17,8 +17,9 @@ let package = Package(
         .target(name: "KVM", dependencies: ["CKVM"]),
         .target(name: "VMM", dependencies: ["KVM", "CKVM"]),
         .target(name: "Devices", dependencies: ["VMM"]),
+        .target(name: "Firmware"),
         .target(name: "Boot", dependencies: ["KVM"]),
-        .target(name: "Hyve", dependencies: ["KVM", "VMM", "Devices", "Boot"]),
+        .target(name: "Hyve", dependencies: ["KVM", "VMM", "Devices", "Firmware", "Boot"]),
         .executableTarget(
             name: "hyve",
             dependencies: ["Hyve", .product(name: "ArgumentParser", package: "swift-argument-parser")]
@@ -32,6 +33,7 @@ let package = Package(
         .testTarget(name: "VMMTests", dependencies: ["VMM", "KVM", "TestSupport"]),
         .testTarget(name: "DevicesTests", dependencies: ["Devices", "VMM", "TestSupport"]),
         .testTarget(name: "BootTests", dependencies: ["Boot", "KVM"]),
+        .testTarget(name: "FirmwareTests", dependencies: ["Firmware"]),
         .testTarget(name: "HyveTests", dependencies: ["Hyve", "VMM", "KVM", "Boot", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]

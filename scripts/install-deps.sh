@@ -3,7 +3,7 @@
 # Quick when everything is already there: apt-get runs only for missing packages.
 set -euo pipefail
 
-packages=(gcc make binutils libc6-dev)
+packages=(gcc make binutils libc6-dev acpica-tools)
 
 missing=()
 for p in "${packages[@]}"; do
