@@ -2,7 +2,7 @@
  * start64: entry stub shared by the 64-bit C guest programs.
  *
  * The VMM enters here in long mode with paging on, a stack already set up
- * (RSP = 0x100000 - vcpu*0x4000, 16-byte aligned) and RDI = vCPU id, which
+ * (RSP = 0xA0000 - vcpu*0x4000, 16-byte aligned) and RDI = vCPU id, which
  * is exactly main's first argument under the SysV ABI:
  *
  *     int main(unsigned long vcpu);

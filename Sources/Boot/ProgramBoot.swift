@@ -71,7 +71,7 @@ public struct ProgramBoot: Sendable {
     public var maximumVCPUs: Int {
         switch mode {
         case .real: Int((realModeStackTop + Self.realModeStackSize - 1) / Self.realModeStackSize)
-        case .protected, .long: Int(Self.stackTop / Self.stackSize)
+        case .protected, .long: Int((Self.stackTop - Self.bootArea.upperBound) / Self.stackSize)
         }
     }
 
@@ -146,7 +146,9 @@ public struct ProgramBoot: Sendable {
     /// The entry's 64 KiB-aligned part becomes CS, whose selector (base >> 4) must fit in 16 bits.
     private static let realModeLimit: UInt64 = 0x10_0000
     private static let realModeStackSize: UInt64 = 0x400
-    private static let stackTop: UInt64 = 0x10_0000
+    /// Stacks sit below the legacy hole at 0xA0000, so they can reach neither the firmware tables
+    /// in the BIOS area nor Hyve's boot area.
+    private static let stackTop: UInt64 = 0xA_0000
     private static let stackSize: UInt64 = 0x4000
     private static let reservedFlag: UInt64 = 0x2
     private static let interruptVectorTableLimit: UInt16 = 0x3FF

@@ -95,7 +95,7 @@ private let ldt = Segment(base: 0, limit: 0xFFFF, selector: 0, type: 0x2, presen
     @Test func requiredMemoryCoversStacksAndProgram() throws {
         #expect(try flatBoot(.real).requiredMemorySize == 0x8004)
         #expect(try flatBoot(.long).requiredMemorySize == 0x10_0004)
-        #expect(try flatBoot(.protected, at: 0x8000).requiredMemorySize == 0x10_0000)
+        #expect(try flatBoot(.protected, at: 0x8000).requiredMemorySize == 0xA_0000)
         #expect(try flatBoot(.real, at: 0x500).requiredMemorySize == 0x8000)
     }
 }
@@ -155,13 +155,19 @@ private let ldt = Segment(base: 0, limit: 0xFFFF, selector: 0, type: 0x2, presen
 }
 
 @Suite struct ProtectedModeEntry {
-    @Test(arguments: [(0, 0x10_0000), (1, 0xF_C000), (63, 0x4000)])
+    @Test(arguments: [(0, 0xA_0000), (1, 0x9_C000), (37, 0xC000)])
     func vcpusStartAtTheEntryWithOwnStacks(vcpu: Int, stack: UInt64) throws {
         let (registers, _) = entryState(try flatBoot(.protected), vcpu: vcpu)
         #expect(registers.rip == 0x10_0000)
         #expect(registers.rsp == stack)
         #expect(registers.rdi == UInt64(vcpu))
         #expect(registers.rflags == 0x2)
+    }
+
+    @Test func stacksStopAboveTheBootAreaAndBelowTheLegacyHole() throws {
+        let boot = try flatBoot(.long)
+        #expect(boot.maximumVCPUs == 38)
+        #expect(boot.stackPointer(vcpu: 37) - 0x4000 == ProgramBoot.bootArea.upperBound)
     }
 
     @Test func flatSegmentsFromHyvesGDTWithPagingOff() throws {
@@ -179,13 +185,13 @@ private let ldt = Segment(base: 0, limit: 0xFFFF, selector: 0, type: 0x2, presen
         #expect(special.ldt == ldt)
     }
 
-    @Test func sixtyFourVCPUsGetStacks() throws {
-        #expect(try flatBoot(.protected).maximumVCPUs == 64)
+    @Test func thirtyEightVCPUsGetStacks() throws {
+        #expect(try flatBoot(.protected).maximumVCPUs == 38)
     }
 }
 
 @Suite struct LongModeEntry {
-    @Test(arguments: [(0, 0x10_0000), (3, 0xF_4000)])
+    @Test(arguments: [(0, 0xA_0000), (3, 0x9_4000)])
     func vcpusStartAtTheEntryWithOwnStacks(vcpu: Int, stack: UInt64) throws {
         let (registers, _) = entryState(try flatBoot(.long), vcpu: vcpu)
         #expect(registers.rip == 0x10_0000)
