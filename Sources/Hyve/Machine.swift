@@ -1,6 +1,7 @@
 import Boot
 import Glibc
 import Devices
+import Firmware
 import KVM
 import VMM
 
@@ -20,6 +21,7 @@ public final class Machine: Sendable {
     public let config: MachineConfig
     public let vm: VirtualMachine
     private let boot: ProgramBoot?
+    private let firmware: FirmwareImage
 
     /// Builds the machine. `console` receives every byte the guest writes to the debug console.
     public init(config: MachineConfig, system: KVMSystem, console: @escaping @Sendable (UInt8) -> Void) throws {
@@ -38,6 +40,7 @@ public final class Machine: Sendable {
         let power = PowerManagement(lines: vm.interrupts, onPowerOff: { [weak vm] in vm?.suspend(.powerOff) })
         try power.attach(to: vm)
         try PowerButton.wire(to: vm.eventLoop, press: power.pressPowerButton)
+        firmware = try FirmwareImage(Self.platform(of: vm))
     }
 
     /// Now as the RTC should show it: UTC, or shifted by the host's offset for local time.
@@ -60,8 +63,19 @@ public final class Machine: Sendable {
         }
     }
 
-    /// Writes the guest into RAM and sets every vCPU's entry state.
+    /// What the firmware tables describe: this VM's vCPUs, memory and platform devices.
+    static func platform(of vm: VirtualMachine) -> PlatformDescription {
+        let segments = vm.memory.segments
+        var platform = PlatformDescription(cpus: vm.vcpus.count, lowMemory: segments[0].size,
+                                           highMemory: segments.count > 1 ? segments[1].size : 0)
+        platform.ioapic.pins = InterruptRouter.ioapicPinCount
+        platform.hpet = HPETInfo(capabilities: vm.hpet.capabilities)
+        return platform
+    }
+
+    /// Writes the firmware tables and the guest into RAM and sets every vCPU's entry state.
     private func load() throws {
+        try firmware.write(to: vm.memory)
         guard let boot else { return }
         for write in boot.memoryWrites {
             do {

@@ -34,6 +34,14 @@ struct GuestProgramTests {
         }
     }
 
+    @Test func firmwareTablesAreInTheBIOSAreaWhenTheGuestRuns() throws {
+        let run = try GuestRunner.run("long-hello.bin", cpus: 2)
+        let memory = run.vm.memory
+        #expect(try memory.read(0xF0000, count: 4) == Array("_MP_".utf8))
+        #expect(try memory.read(0xF1000, count: 4) == Array("_SM_".utf8))
+        #expect(try memory.read(0xF2400, count: 8) == Array("RSD PTR ".utf8))
+    }
+
     @Test func multiVCPUGuestRunsOneThreadPerVCPU() throws {
         let run = try GuestRunner.run("protected-hello.bin", mode: .protected, cpus: 3)
         #expect(run.output == "hello from protected mode\n")
