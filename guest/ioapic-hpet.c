@@ -16,9 +16,9 @@
  * after injection, while the line is still high), and the I/O APIC rightly
  * delivers again; each such early-retired delivery with the line high
  * excuses one line-low delivery (so a line that never drops still fails).  On a host whose local APIC keeps the vector in service until
- * the EOI, nothing is excused.  The 10 must take 80..200 ms (10 periods;
- * too fast means a wrong period, too slow a wrong period or a lagging
- * timer).
+ * the EOI, nothing is excused.  The 10 must take at least 80 ms (10
+ * periods: faster means a wrong period or extra deliveries).  There is no
+ * upper bound short of the timeout: a loaded host may run the guest late.
  *
  * Success prints
  *     hpet-ioapic: 10 level interrupts
@@ -33,7 +33,6 @@
 #define TIMER   0
 #define WANT    10
 #define MIN_MS  (WANT * 10 * 8 / 10)
-#define MAX_MS  (WANT * 10 * 2)
 
 static volatile uint32_t count;
 static volatile uint32_t line_low;     /* deliveries with the status bit clear */
@@ -112,7 +111,7 @@ int main(unsigned long vcpu)
     cli();
 
     /* Each counted delivery retired early may have caused one line-low one. */
-    if (ok && line_low <= retired && ms >= MIN_MS && ms <= MAX_MS) {
+    if (ok && line_low <= retired && ms >= MIN_MS) {
         puts("hpet-ioapic: 10 level interrupts\n");
         debug_exit(0x31);
     }
@@ -120,7 +119,7 @@ int main(unsigned long vcpu)
     put_dec(count, 0);
     puts(" interrupts in ");
     put_dec(ms, 0);
-    puts(" ms, want 10 in 80..200 ms\n");
+    puts(" ms, want 10 in at least 80 ms\n");
     if (line_low > retired) {
         puts("hpet-ioapic: ");
         put_dec(line_low, 0);

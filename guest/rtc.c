@@ -8,7 +8,8 @@
  * Then sets register A to 0x26 (32.768 kHz time base, rate 6 = 1024 Hz),
  * enables only PIE in register B and counts IRQ 8; the handler reads
  * register C, which must show IRQF and PF, and EOIs.  The 20 interrupts
- * must take 14..200 ms (19.5 ms at 1024 Hz; the first may come at once).
+ * must take at least 14 ms (19.5 ms at 1024 Hz; the first may come at once;
+ * a loaded host may be late).
  * Success prints
  *     rtc: 20 periodic interrupts
  * and exits with 0x33 (status 103).  A bad date/time, a register C without
@@ -39,7 +40,6 @@
 
 #define WANT   20
 #define MIN_MS 14
-#define MAX_MS 200
 
 #ifdef RTC_VIA_IOAPIC
 #define VECTOR 0x38
@@ -226,16 +226,16 @@ int main(unsigned long vcpu)
     ms = pm_ticks_to_ms(pm_elapsed(start));
     cli();
 
-    if (ok && bad_c == 0 && ms >= MIN_MS && ms <= MAX_MS) {
+    if (ok && bad_c == 0 && ms >= MIN_MS) {
         puts("rtc: 20 periodic interrupts\n");
         debug_exit(0x33);
     }
-    if (!ok || ms < MIN_MS || ms > MAX_MS) {
+    if (!ok || ms < MIN_MS) {
         puts("rtc: ");
         put_dec(count, 0);
         puts(" periodic interrupts in ");
         put_dec(ms, 0);
-        puts(" ms, want 20 in 14..200 ms\n");
+        puts(" ms, want 20 in at least 14 ms\n");
     }
     if (bad_c != 0) {
         puts("rtc: ");

@@ -20,6 +20,8 @@ public struct MachineOutcome: Sendable, Equatable {
 public final class Machine: Sendable {
     public let config: MachineConfig
     public let vm: VirtualMachine
+    /// PCI bus 0 with the configured functions.
+    public let pci: PCIBus
     private let boot: ProgramBoot?
     private let firmware: FirmwareImage
 
@@ -40,7 +42,9 @@ public final class Machine: Sendable {
         let power = PowerManagement(lines: vm.interrupts, onPowerOff: { [weak vm] in vm?.suspend(.powerOff) })
         try power.attach(to: vm)
         try PowerButton.wire(to: vm.eventLoop, press: power.pressPowerButton)
-        firmware = try FirmwareImage(Self.platform(of: vm))
+        // Last, so that BARs are placed around the fixed platform ports claimed above.
+        pci = try PCISlotSpec.buildBus(config.pciSlots.isEmpty ? PCISlotSpec.defaults : config.pciSlots, for: vm)
+        firmware = try FirmwareImage(Self.platform(of: vm, pci: pci))
     }
 
     /// Now as the RTC should show it: UTC, or shifted by the host's offset for local time.
@@ -63,13 +67,24 @@ public final class Machine: Sendable {
         }
     }
 
-    /// What the firmware tables describe: this VM's vCPUs, memory and platform devices.
-    static func platform(of vm: VirtualMachine) -> PlatformDescription {
+    /// What the firmware tables describe: this VM's vCPUs, memory, platform devices and PCI
+    /// interrupt wiring.
+    static func platform(of vm: VirtualMachine, pci: PCIBus) -> PlatformDescription {
         let segments = vm.memory.segments
         var platform = PlatformDescription(cpus: vm.vcpus.count, lowMemory: segments[0].size,
                                            highMemory: segments.count > 1 ? segments[1].size : 0)
         platform.ioapic.pins = InterruptRouter.ioapicPinCount
         platform.hpet = HPETInfo(capabilities: vm.hpet.capabilities)
+        let routes = pci.interruptRoutes
+        platform.pciInterrupts = routes.functions.map {
+            PCIInterruptRoute(slot: $0.slot, function: $0.function, pin: $0.pin.rawValue, ioapicPin: $0.ioapicPin, link: $0.link)
+        }
+        for link in routes.links where link.index < platform.pirqLinks.count {
+            platform.pirqLinks[link.index].irq = link.irq.map { UInt8($0) }
+        }
+        if pci.usesMMIO64Window {
+            platform.pciMMIO64Window = pci.mmio64Window.lowerBound...(pci.mmio64Window.upperBound - 1)
+        }
         return platform
     }
 

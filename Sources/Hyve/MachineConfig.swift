@@ -18,6 +18,8 @@ public struct MachineConfig: Sendable {
     public var noReboot = false
     /// The RTC keeps local time instead of UTC (bhyve keeps UTC with `-u`; Hyve's default is UTC).
     public var rtcLocalTime = false
+    /// PCI functions (`-s`). Empty means bhyve's usual pair: `hostbridge` at 0 and `lpc` at 31.
+    public var pciSlots: [PCISlotSpec] = []
     /// The guest program to run.
     public var program: ProgramSource?
 

@@ -26,6 +26,9 @@ struct HyveCommand: ParsableCommand {
     @Option(name: [.short, .customLong("pin")], help: "Pin a vCPU to a host CPU: vcpu:hostcpu (repeatable).")
     var pin: [String] = []
 
+    @Option(name: [.short, .customLong("slot")], help: "A PCI function: slot[:func],emulation[,conf] (repeatable; default: 0,hostbridge and 31,lpc).")
+    var slot: [String] = []
+
     @Flag(name: .customLong("strict-io"), help: "Stop the VM on an access to an unclaimed port or MMIO address.")
     var strictIO = false
 
@@ -58,6 +61,7 @@ struct HyveCommand: ParsableCommand {
         config.strictIO = strictIO
         config.noReboot = noReboot
         config.rtcLocalTime = rtcLocalTime
+        config.pciSlots = try PCISlotSpec.parse(slot)
         guard let program else { throw HyveError("no guest to run (give one with --program FILE)") }
         config.program = ProgramSource(path: program, loadAddress: try loadAddress.map(parseAddress), mode: mode)
         return config

@@ -54,6 +54,10 @@ struct CommandLineTests {
         ([], "hyve: no guest to run (give one with --program FILE)"),
         (["--mode", "virtual86", "--program", "/dev/null"], "hyve: The value 'virtual86' is invalid for '--mode <mode>'"),
         (["--pin", "0-1", "--program", "/dev/null"], "hyve: invalid pinning '0-1' (expected vcpu:hostcpu)"),
+        (["-s", "3,frobnicator", "--program", "/dev/null"], "hyve: unknown PCI emulation 'frobnicator'"),
+        (["-s", "0,hostbridge", "-s", "0,lpc", "--program", "/dev/null"], "hyve: PCI slot 0:0:0 is already occupied ('0,lpc')"),
+        (["-s", "3:9,pci-testdev", "--program", "/dev/null"], "hyve: PCI function 9 out of range (0-7) in '3:9,pci-testdev'"),
+        (["-s", "slot3", "--program", "/dev/null"], "hyve: invalid PCI slot 'slot3'"),
     ]
 
     @Test(arguments: badInputs)

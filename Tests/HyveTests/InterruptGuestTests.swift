@@ -39,6 +39,18 @@ struct InterruptGuestTests {
         #expect(shown >= before.addingTimeInterval(-2) && shown <= after.addingTimeInterval(2))
     }
 
+    @Test func pciTestDeviceDeliversMSIAndINTxThroughTheIOAPICPinAndThePIRQLink() throws {
+        let result = HyveBinary.run(["-m", "64M", "-s", "0,hostbridge", "-s", "3,pci-testdev", "-s", "31,lpc",
+                                     "--program", try GuestPrograms.path("pci-intr.bin")])
+        #expect(result.status == (0x40 << 1) | 1, "output: \(result.standardOutput)\(result.standardError)")
+        let lines = result.standardOutput.split(separator: "\n").map(String.init)
+        #expect(lines.first == "pci: testdev at 00:03.0; 3 functions, same ids through conf1 and ECAM")
+        #expect(lines.contains("pci: MSI received"))
+        #expect(lines.contains("pci: INTx on I/O APIC pin 16"))
+        #expect(lines.contains { $0.hasPrefix("pci: INTx on 8259A IRQ ") })
+        #expect(lines.last == "pci: ok")
+    }
+
     @Test func sleepTypeFiveWithSleepEnablePowersOffWithStatusOne() throws {
         let run = try GuestRunner.run("poweroff.bin", cpus: 2)
         #expect(run.output == "powering off\n")
