@@ -42,9 +42,16 @@ public final class Machine: Sendable {
         let power = PowerManagement(lines: vm.interrupts, onPowerOff: { [weak vm] in vm?.suspend(.powerOff) })
         try power.attach(to: vm)
         try PowerButton.wire(to: vm.eventLoop, press: power.pressPowerButton)
+        for spec in config.serialPorts {
+            let com = UART16550.com[spec.port - 1]
+            let uart = UART16550(base: com.port, irq: com.irq, lines: vm.interrupts, backend: try spec.makeBackend())
+            try uart.attach(to: vm, name: spec.name)
+        }
         // Last, so that BARs are placed around the fixed platform ports claimed above.
         pci = try PCISlotSpec.buildBus(config.pciSlots.isEmpty ? PCISlotSpec.defaults : config.pciSlots, for: vm)
-        firmware = try FirmwareImage(Self.platform(of: vm, pci: pci))
+        var platform = Self.platform(of: vm, pci: pci)
+        platform.serialPorts = config.serialPorts.map { SerialPort.standard[$0.port - 1] }
+        firmware = try FirmwareImage(platform)
     }
 
     /// Now as the RTC should show it: UTC, or shifted by the host's offset for local time.

@@ -18,6 +18,8 @@ public struct MachineConfig: Sendable {
     public var noReboot = false
     /// The RTC keeps local time instead of UTC (bhyve keeps UTC with `-u`; Hyve's default is UTC).
     public var rtcLocalTime = false
+    /// The 16550 UARTs on the LPC bridge (`-l comN,…`).
+    public var serialPorts: [SerialPortSpec] = []
     /// PCI functions (`-s`). Empty means bhyve's usual pair: `hostbridge` at 0 and `lpc` at 31.
     public var pciSlots: [PCISlotSpec] = []
     /// The guest program to run.

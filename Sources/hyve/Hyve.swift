@@ -26,6 +26,9 @@ struct HyveCommand: ParsableCommand {
     @Option(name: [.short, .customLong("pin")], help: "Pin a vCPU to a host CPU: vcpu:hostcpu (repeatable).")
     var pin: [String] = []
 
+    @Option(name: [.customShort("l"), .customLong("lpc")], help: "An LPC device: com1..com4 with stdio, file=PATH or socket=PATH (repeatable).")
+    var lpc: [String] = []
+
     @Option(name: [.short, .customLong("slot")], help: "A PCI function: slot[:func],emulation[,conf] (repeatable; default: 0,hostbridge and 31,lpc).")
     var slot: [String] = []
 
@@ -62,6 +65,7 @@ struct HyveCommand: ParsableCommand {
         config.noReboot = noReboot
         config.rtcLocalTime = rtcLocalTime
         config.pciSlots = try PCISlotSpec.parse(slot)
+        config.serialPorts = try SerialPortSpec.parse(lpc)
         guard let program else { throw HyveError("no guest to run (give one with --program FILE)") }
         config.program = ProgramSource(path: program, loadAddress: try loadAddress.map(parseAddress), mode: mode)
         return config
@@ -98,6 +102,7 @@ func printError(_ message: String) {
 @main
 enum Main {
     static func main() {
+        ProcessSignals.prepare()
         let command: HyveCommand
         do {
             command = try HyveCommand.parse(Array(CommandLine.arguments.dropFirst()))
