@@ -22,7 +22,7 @@ public final class Machine: Sendable {
     public let vm: VirtualMachine
     /// PCI bus 0 with the configured functions.
     public let pci: PCIBus
-    private let boot: ProgramBoot?
+    private let guest: GuestImage?
     private let firmware: FirmwareImage
 
     /// Builds the machine. `console` receives every byte the guest writes to the debug console.
@@ -31,10 +31,6 @@ public final class Machine: Sendable {
         vm = try VirtualMachine(system: system, configuration: .init(
             cpus: config.cpus, memorySize: config.memorySize, wired: config.wired,
             strictIO: config.strictIO, pinning: config.pinning, rtcTime: Self.rtcStartTime(localTime: config.rtcLocalTime)))
-        boot = try config.program.map { source throws in try Self.prepare(source, memorySize: config.memorySize) }
-        if let boot, config.cpus > boot.maximumVCPUs {
-            throw HyveError("a \(boot.mode.rawValue)-mode program has room for at most \(boot.maximumVCPUs) vCPU stacks, not \(config.cpus)")
-        }
         let vm = vm
         try PCTestDev(lines: vm.interrupts, onExit: { [weak vm] value in vm?.suspend(.debugExit(value)) }).attach(to: vm)
         try ResetControl(onReset: { [weak vm] in vm?.suspend(.reset) }).attach(to: vm)
@@ -52,6 +48,7 @@ public final class Machine: Sendable {
         var platform = Self.platform(of: vm, pci: pci)
         platform.serialPorts = config.serialPorts.map { SerialPort.standard[$0.port - 1] }
         firmware = try FirmwareImage(platform)
+        guest = try GuestImage(config, platform: platform)
     }
 
     /// Now as the RTC should show it: UTC, or shifted by the host's offset for local time.
@@ -61,17 +58,6 @@ public final class Machine: Sendable {
         var parts = tm()
         localtime_r(&now, &parts)
         return Int64(now) + Int64(parts.tm_gmtoff)
-    }
-
-    private static func prepare(_ source: ProgramSource, memorySize: UInt64) throws -> ProgramBoot {
-        let bytes = try FileReader.read(source.path, what: "program file", limit: memorySize)
-        do {
-            // A flat binary without a mode runs in long mode; its load address follows the mode.
-            let image = try ProgramImage.parse(bytes, loadAddress: source.loadAddress ?? (source.mode ?? .long).defaultLoadAddress)
-            return try ProgramBoot(image: image, mode: source.mode ?? image.format.defaultMode)
-        } catch {
-            throw HyveError("cannot load program file '\(source.path)': \(error)")
-        }
     }
 
     /// What the firmware tables describe: this VM's vCPUs, memory, platform devices and PCI
@@ -98,20 +84,25 @@ public final class Machine: Sendable {
     /// Writes the firmware tables and the guest into RAM and sets every vCPU's entry state.
     private func load() throws {
         try firmware.write(to: vm.memory)
-        guard let boot else { return }
-        for write in boot.memoryWrites {
+        guard let guest else { return }
+        for write in guest.memoryWrites {
             do {
                 try vm.memory.write(write.bytes, at: write.address)
             } catch {
-                throw HyveError("the program does not fit in \(config.memorySize >> 20) MiB of guest memory: \(error)")
+                throw HyveError("the guest does not fit in \(config.memorySize >> 20) MiB of guest memory: \(error)")
             }
         }
         for vcpu in vm.vcpus {
             var registers = try vcpu.kvm.registers()
             var special = try vcpu.kvm.specialRegisters()
-            boot.entryState(vcpu: vcpu.id, registers: &registers, special: &special)
-            try vcpu.kvm.setSpecialRegisters(special)
-            try vcpu.kvm.setRegisters(registers)
+            if guest.setEntryState(vcpu: vcpu.id, registers: &registers, special: &special) {
+                try vcpu.kvm.setSpecialRegisters(special)
+                try vcpu.kvm.setRegisters(registers)
+            } else {
+                // An application processor of a kernel waits for INIT/SIPI from the BSP, which
+                // KVM's local APIC handles.
+                try vcpu.kvm.setMPState(.uninitialized)
+            }
         }
     }
 

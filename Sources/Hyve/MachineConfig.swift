@@ -24,6 +24,8 @@ public struct MachineConfig: Sendable {
     public var pciSlots: [PCISlotSpec] = []
     /// The guest program to run.
     public var program: ProgramSource?
+    /// The operating-system kernel to boot (instead of a program).
+    public var kernel: KernelSource?
 
     public init() {}
 }
@@ -40,5 +42,19 @@ public struct ProgramSource: Sendable {
         self.path = path
         self.loadAddress = loadAddress
         self.mode = mode
+    }
+}
+
+/// A kernel to boot directly, as bhyveload or QEMU's `-kernel` would: a bzImage, an ELF vmlinux
+/// with a PVH note, or a multiboot kernel.
+public struct KernelSource: Sendable {
+    public var kernel: String
+    public var initrd: String?
+    public var commandLine: String
+
+    public init(kernel: String, initrd: String? = nil, commandLine: String = "") {
+        self.kernel = kernel
+        self.initrd = initrd
+        self.commandLine = commandLine
     }
 }

@@ -47,6 +47,15 @@ struct HyveCommand: ParsableCommand {
     @Option(name: .customLong("program"), help: "A guest program: an ELF executable or a flat binary.")
     var program: String?
 
+    @Option(name: .customLong("kernel"), help: "A kernel to boot: bzImage, ELF vmlinux with a PVH note, or multiboot.")
+    var kernel: String?
+
+    @Option(name: .customLong("initrd"), help: "An initial ramdisk for --kernel.")
+    var initrd: String?
+
+    @Option(name: .customLong("append"), help: "The kernel command line.")
+    var append = ""
+
     @Option(name: .customLong("mode"), help: "CPU mode at the program's entry: real, protected or long.")
     var mode: CPUMode?
 
@@ -66,8 +75,18 @@ struct HyveCommand: ParsableCommand {
         config.rtcLocalTime = rtcLocalTime
         config.pciSlots = try PCISlotSpec.parse(slot)
         config.serialPorts = try SerialPortSpec.parse(lpc)
-        guard let program else { throw HyveError("no guest to run (give one with --program FILE)") }
-        config.program = ProgramSource(path: program, loadAddress: try loadAddress.map(parseAddress), mode: mode)
+        switch (program, kernel) {
+        case (let program?, nil):
+            config.program = ProgramSource(path: program, loadAddress: try loadAddress.map(parseAddress), mode: mode)
+        case (nil, let kernel?):
+            guard mode == nil, loadAddress == nil else { throw HyveError("--mode and --load-address apply to --program, not --kernel") }
+            config.kernel = KernelSource(kernel: kernel, initrd: initrd, commandLine: append)
+        case (.some, .some):
+            throw HyveError("give either --program or --kernel, not both")
+        case (nil, nil):
+            throw HyveError("no guest to run (give one with --program FILE or --kernel FILE)")
+        }
+        guard initrd == nil || kernel != nil else { throw HyveError("--initrd needs --kernel") }
         return config
     }
 

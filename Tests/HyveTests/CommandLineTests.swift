@@ -18,6 +18,14 @@ struct CommandLineTests {
         #expect(result.status == (0x21 << 1) | 1)
     }
 
+    @Test(arguments: [1, 2])
+    func multibootKernelGetsItsCommandLineAndOnlyTheBSPEntersIt(cpus: Int) throws {
+        let result = HyveBinary.run(["-c", "\(cpus)", "--kernel", try GuestPrograms.path("multiboot-hello.bin"),
+                                     "--append", "console=ttyS0 quiet"])
+        #expect(result.standardOutput == "console=ttyS0 quiet\n")
+        #expect(result.status == (0x60 << 1) | 1, "stderr: \(result.standardError)")
+    }
+
     @Test func exitStatusesFollowBhyve() throws {
         #expect(HyveBinary.run(["--program", try GuestPrograms.path("triple-fault.bin")]).status == 3)
         #expect(HyveBinary.run(["-c", "2", "--program", try GuestPrograms.path("halt.bin")]).status == 2)
@@ -51,13 +59,17 @@ struct CommandLineTests {
         (["--memory", "0", "--program", "/dev/null"], "hyve: memory size '0' is too small (at least 1 MiB)"),
         (["--cpus", "100000", "--program", "/dev/null"], "hyve: 100000 vCPUs requested, but this host's KVM allows at most"),
         (["--frobnicate"], "hyve: Unknown option '--frobnicate'"),
-        ([], "hyve: no guest to run (give one with --program FILE)"),
+        ([], "hyve: no guest to run (give one with --program FILE or --kernel FILE)"),
         (["--mode", "virtual86", "--program", "/dev/null"], "hyve: The value 'virtual86' is invalid for '--mode <mode>'"),
         (["--pin", "0-1", "--program", "/dev/null"], "hyve: invalid pinning '0-1' (expected vcpu:hostcpu)"),
         (["-s", "3,frobnicator", "--program", "/dev/null"], "hyve: unknown PCI emulation 'frobnicator'"),
         (["-s", "0,hostbridge", "-s", "0,lpc", "--program", "/dev/null"], "hyve: PCI slot 0:0:0 is already occupied ('0,lpc')"),
         (["-s", "3:9,pci-testdev", "--program", "/dev/null"], "hyve: PCI function 9 out of range (0-7) in '3:9,pci-testdev'"),
         (["-s", "slot3", "--program", "/dev/null"], "hyve: invalid PCI slot 'slot3'"),
+        (["--kernel", "/etc/passwd"], "hyve: cannot boot kernel '/etc/passwd': kernel is not a Linux bzImage, an ELF file or a multiboot kernel"),
+        (["--kernel", "/nonexistent/vmlinuz"], "hyve: cannot read kernel '/nonexistent/vmlinuz': No such file or directory"),
+        (["--kernel", "/dev/null", "--program", "/dev/null"], "hyve: give either --program or --kernel, not both"),
+        (["--initrd", "/dev/null", "--program", "/dev/null"], "hyve: --initrd needs --kernel"),
     ]
 
     @Test(arguments: badInputs)
