@@ -52,21 +52,9 @@ public final class EventLoop: Sendable {
 
     /// Starts the loop thread; a second call does nothing.
     public func start() throws(SystemError) {
-        let box = Unmanaged.passRetained(self)
-        let result = thread.withLock { slot -> Int32 in
-            guard slot == nil else { return -1 }
-            var handle = pthread_t()
-            let result = pthread_create(&handle, nil, { context in
-                let loop = Unmanaged<EventLoop>.fromOpaque(context!).takeRetainedValue()
-                loop.run()
-                return nil
-            }, box.toOpaque())
-            if result == 0 { slot = handle }
-            return result
-        }
-        if result != 0 {
-            box.release()
-            if result > 0 { throw SystemError("starting the event loop thread", result) }
+        try thread.withLock { slot throws(SystemError) in
+            guard slot == nil else { return }
+            slot = try HostThread.spawn("the event loop thread") { self.run() }
         }
     }
 

@@ -56,21 +56,9 @@ public final class VCPU: Sendable {
         }
     }
 
-    func start() throws(KVMError) {
-        let box = Unmanaged.passRetained(self)
-        var handle = pthread_t()
-        let result = thread.withLock { slot -> Int32 in
-            let result = pthread_create(&handle, nil, { context in
-                let vcpu = Unmanaged<VCPU>.fromOpaque(context!).takeRetainedValue()
-                vcpu.runLoop()
-                return nil
-            }, box.toOpaque())
-            if result == 0 { slot = handle }
-            return result
-        }
-        if result != 0 {
-            box.release()
-            throw KVMError("starting the thread of vCPU \(id)", errno: result)
+    func start() throws(SystemError) {
+        try thread.withLock { slot throws(SystemError) in
+            slot = try HostThread.spawn("the thread of vCPU \(id)") { self.runLoop() }
         }
     }
 
