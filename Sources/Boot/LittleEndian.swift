@@ -1,4 +1,5 @@
-// Every structure Boot reads (ELF) or writes (GDT, page tables) is little-endian x86 data.
+// Every structure Boot reads (ELF) or writes (GDT, page tables, zero page, start_info, multiboot
+// info) is little-endian x86 data; the fixed layouts are built by storing fields into a zeroed buffer.
 
 extension Array where Element == UInt8 {
     /// Reads an unsigned little-endian integer; the caller has checked that the bytes exist.
@@ -14,5 +15,17 @@ extension Array where Element == UInt8 {
         for index in 0..<MemoryLayout<T>.size {
             append(UInt8(truncatingIfNeeded: value >> (8 * index)))
         }
+    }
+
+    /// Overwrites the bytes at `offset` with `value`, little-endian; the caller has made room for them.
+    mutating func storeLittleEndian<T: FixedWidthInteger & UnsignedInteger>(_ value: T, at offset: Int) {
+        for index in 0..<MemoryLayout<T>.size {
+            self[offset + index] = UInt8(truncatingIfNeeded: value >> (8 * index))
+        }
+    }
+
+    /// Overwrites the bytes at `offset` with `bytes`; the caller has made room for them.
+    mutating func store(_ bytes: [UInt8], at offset: Int) {
+        replaceSubrange(offset..<offset + bytes.count, with: bytes)
     }
 }

@@ -64,12 +64,8 @@ public enum E820 {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(entries.count * encodedEntrySize)
         for entry in entries {
-            bytes += le(entry.address) + le(entry.length) + le(entry.type.rawValue)
+            bytes += entry.address.littleEndianBytes + entry.length.littleEndianBytes + entry.type.rawValue.littleEndianBytes
         }
         return bytes
-    }
-
-    private static func le<T: FixedWidthInteger>(_ value: T) -> [UInt8] {
-        withUnsafeBytes(of: value.littleEndian, Array.init)
     }
 }

@@ -69,7 +69,7 @@ public enum MPTable {
         var table = header(length: headerLength + entries.count, entryCount: entryCount) + entries
         table[7] = Checksum.complement(table)
 
-        var pointer: [UInt8] = Array("_MP_".utf8) + le(UInt32(tableAddress))
+        var pointer: [UInt8] = Array("_MP_".utf8) + UInt32(tableAddress).littleEndianBytes
         pointer += [1, specRevision, 0]
         pointer += [UInt8](repeating: 0, count: 5)
         pointer[10] = Checksum.complement(pointer)
@@ -78,19 +78,19 @@ public enum MPTable {
     }
 
     private static func header(length: Int, entryCount: Int) -> [UInt8] {
-        var bytes = Array("PCMP".utf8) + le(UInt16(length))
+        var bytes = Array("PCMP".utf8) + UInt16(length).littleEndianBytes
         bytes += [specRevision, 0]
         bytes += Array(oemID.utf8) + Array(productID.utf8)
-        bytes += le(UInt32(0)) + le(UInt16(0))
-        bytes += le(UInt16(entryCount)) + le(localAPICAddress)
-        bytes += le(UInt16(0)) + [0, 0]
+        bytes += UInt32(0).littleEndianBytes + UInt16(0).littleEndianBytes
+        bytes += UInt16(entryCount).littleEndianBytes + localAPICAddress.littleEndianBytes
+        bytes += UInt16(0).littleEndianBytes + [0, 0]
         return bytes
     }
 
     private static func processorEntry(apicID: UInt8, bootstrap: Bool) -> [UInt8] {
         let flags = processorEnabled | (bootstrap ? processorBootstrap : 0)
         return [EntryType.processor.rawValue, apicID, localAPICVersion, flags]
-            + le(cpuSignature) + le(cpuFeatures) + [UInt8](repeating: 0, count: 8)
+            + cpuSignature.littleEndianBytes + cpuFeatures.littleEndianBytes + [UInt8](repeating: 0, count: 8)
     }
 
     private static func busEntry(id: UInt8, type: String) -> [UInt8] {
@@ -98,7 +98,7 @@ public enum MPTable {
     }
 
     private static func ioapicEntry(_ ioapic: IOAPICInfo) -> [UInt8] {
-        [EntryType.ioapic.rawValue, ioapic.id, ioapicVersion, ioapicEnabled] + le(ioapic.address)
+        [EntryType.ioapic.rawValue, ioapic.id, ioapicVersion, ioapicEnabled] + ioapic.address.littleEndianBytes
     }
 
     private static func isaInterruptEntries(_ platform: PlatformDescription) -> [[UInt8]] {
@@ -130,10 +130,6 @@ public enum MPTable {
 
     private static func interruptEntry(_ entry: EntryType, _ type: InterruptType, flags: UInt16, bus: UInt8, irq: UInt8,
                                        destination: UInt8, pin: UInt8) -> [UInt8] {
-        [entry.rawValue, type.rawValue] + le(flags) + [bus, irq, destination, pin]
-    }
-
-    private static func le<T: FixedWidthInteger>(_ value: T) -> [UInt8] {
-        withUnsafeBytes(of: value.littleEndian, Array.init)
+        [entry.rawValue, type.rawValue] + flags.littleEndianBytes + [bus, irq, destination, pin]
     }
 }

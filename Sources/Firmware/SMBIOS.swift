@@ -223,9 +223,9 @@ public enum SMBIOS {
 
     private static func entryPoint(tableAddress: UInt64, tableLength: Int, structureCount: Int, maxStructureSize: Int) -> [UInt8] {
         var bytes = Array("_SM_".utf8) + [0, UInt8(entryPointLength), majorVersion, minorVersion]
-        bytes += le(UInt16(maxStructureSize)) + [0] + [UInt8](repeating: 0, count: 5)
+        bytes += UInt16(maxStructureSize).littleEndianBytes + [0] + [UInt8](repeating: 0, count: 5)
         bytes += Array("_DMI_".utf8) + [0]
-        bytes += le(UInt16(tableLength)) + le(UInt32(tableAddress)) + le(UInt16(structureCount))
+        bytes += UInt16(tableLength).littleEndianBytes + UInt32(tableAddress).littleEndianBytes + UInt16(structureCount).littleEndianBytes
         bytes += [majorVersion << 4 | minorVersion]
         bytes[intermediateAnchorOffset + 5] = Checksum.complement(bytes[intermediateAnchorOffset...])
         bytes[4] = Checksum.complement(bytes)
@@ -251,10 +251,6 @@ public enum SMBIOS {
         Array(uuid[0..<4].reversed()) + Array(uuid[4..<6].reversed()) + Array(uuid[6..<8].reversed()) + Array(uuid[8..<16])
     }
 
-    private static func le<T: FixedWidthInteger>(_ value: T) -> [UInt8] {
-        withUnsafeBytes(of: value.littleEndian, Array.init)
-    }
-
     /// One structure under construction: its formatted area after the 4-byte header, and its
     /// string set, whose 1-based indices the formatted area refers to.
     struct Structure {
@@ -270,9 +266,9 @@ public enum SMBIOS {
 
         mutating func byte(_ value: UInt8) { formatted.append(value) }
         mutating func bytes(_ values: [UInt8]) { formatted += values }
-        mutating func word(_ value: UInt16) { formatted += SMBIOS.le(value) }
-        mutating func dword(_ value: UInt32) { formatted += SMBIOS.le(value) }
-        mutating func qword(_ value: UInt64) { formatted += SMBIOS.le(value) }
+        mutating func word(_ value: UInt16) { formatted += value.littleEndianBytes }
+        mutating func dword(_ value: UInt32) { formatted += value.littleEndianBytes }
+        mutating func qword(_ value: UInt64) { formatted += value.littleEndianBytes }
 
         /// Appends the string's index, sharing one copy among identical strings.
         mutating func string(_ value: String) {
@@ -287,7 +283,7 @@ public enum SMBIOS {
         /// Header, formatted area, then each string NUL-terminated and one more NUL; a structure
         /// without strings still ends in two NULs.
         func encoded() -> [UInt8] {
-            var bytes = [type.rawValue, UInt8(4 + formatted.count)] + SMBIOS.le(handle) + formatted
+            var bytes = [type.rawValue, UInt8(4 + formatted.count)] + handle.littleEndianBytes + formatted
             for string in strings {
                 bytes += Array(string.utf8) + [0]
             }

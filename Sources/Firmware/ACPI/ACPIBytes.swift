@@ -29,8 +29,6 @@ struct ACPIBytes {
     }
 
     private mutating func append<T: FixedWidthInteger & UnsignedInteger>(_ value: T) {
-        for index in 0..<MemoryLayout<T>.size {
-            bytes.append(UInt8(truncatingIfNeeded: value >> (8 * index)))
-        }
+        bytes += value.littleEndianBytes
     }
 }

@@ -334,6 +334,6 @@ extension AML {
 
 extension AML {
     static func littleEndian(_ value: UInt64, bytes count: Int) -> [UInt8] {
-        (0..<count).map { UInt8(truncatingIfNeeded: value >> (8 * $0)) }
+        Array(value.littleEndianBytes.prefix(count))
     }
 }
