@@ -19,6 +19,7 @@ let package = Package(
         .target(name: "Devices", dependencies: ["VMM"]),
         .target(name: "Firmware"),
         .target(name: "Boot", dependencies: ["KVM"]),
+        .target(name: "HyveControl"),
         .target(name: "Hyve", dependencies: ["KVM", "VMM", "Devices", "Firmware", "Boot"]),
         .executableTarget(
             name: "hyve",
@@ -34,6 +35,7 @@ let package = Package(
         .testTarget(name: "DevicesTests", dependencies: ["Devices", "VMM", "TestSupport"]),
         .testTarget(name: "BootTests", dependencies: ["Boot", "KVM"]),
         .testTarget(name: "FirmwareTests", dependencies: ["Firmware"]),
+        .testTarget(name: "HyveControlTests", dependencies: ["HyveControl"]),
         .testTarget(name: "HyveTests", dependencies: ["Hyve", "VMM", "KVM", "Boot", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
