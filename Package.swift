@@ -23,7 +23,7 @@ let package = Package(
         .target(name: "Hyve", dependencies: ["KVM", "VMM", "Devices", "Firmware", "Boot"]),
         .executableTarget(
             name: "hyve",
-            dependencies: ["Hyve", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Hyve", "VMM", "KVM", "Boot", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(
             name: "hyvectl",

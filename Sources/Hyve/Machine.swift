@@ -30,7 +30,7 @@ public final class Machine: Sendable {
         self.config = config
         vm = try VirtualMachine(system: system, configuration: .init(
             cpus: config.cpus, memorySize: config.memorySize, wired: config.wired,
-            strictIO: config.strictIO, pinning: config.pinning, rtcTime: Self.rtcStartTime(localTime: config.rtcLocalTime)))
+            strictIO: config.strictIO, pinning: config.pinning, rtcTime: Self.rtcStartTime(localTime: config.rtcLocalTime), cpuid: config.cpuid))
         let vm = vm
         try PCTestDev(lines: vm.interrupts, onExit: { [weak vm] value in vm?.suspend(.debugExit(value)) }).attach(to: vm)
         try ResetControl(onReset: { [weak vm] in vm?.suspend(.reset) }).attach(to: vm)

@@ -1,4 +1,5 @@
 import Boot
+import VMM
 
 /// Everything `hyve` needs to build and run a machine, in bhyve's vocabulary.
 public struct MachineConfig: Sendable {
@@ -16,6 +17,8 @@ public struct MachineConfig: Sendable {
     public var strictIO = false
     /// Exit on guest reset instead of rebooting in place (exit status 0).
     public var noReboot = false
+    /// What CPUID tells the guest (`--cpuid`).
+    public var cpuid = CPUIDPolicy()
     /// The RTC keeps local time instead of UTC (bhyve keeps UTC with `-u`; Hyve's default is UTC).
     public var rtcLocalTime = false
     /// The 16550 UARTs on the LPC bridge (`-l comN,…`).

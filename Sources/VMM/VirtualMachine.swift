@@ -25,9 +25,13 @@ public final class VirtualMachine: Sendable {
         /// What the RTC reads at start, in seconds since the epoch (bhyve's host UTC, or local
         /// time with `-u` off).
         public var rtcTime: Int64
+        /// What CPUID tells the guest.
+        public var cpuid: CPUIDPolicy
 
         public init(cpus: Int = 1, memorySize: UInt64 = 256 << 20, wired: Bool = false,
-                    strictIO: Bool = false, pinning: [Int: Int] = [:], rtcTime: Int64 = Int64(time(nil))) {
+                    strictIO: Bool = false, pinning: [Int: Int] = [:], rtcTime: Int64 = Int64(time(nil)),
+                    cpuid: CPUIDPolicy = CPUIDPolicy()) {
+            self.cpuid = cpuid
             self.cpus = cpus
             self.memorySize = memorySize
             self.wired = wired
@@ -90,6 +94,11 @@ public final class VirtualMachine: Sendable {
                 throw ConfigurationError("cannot pin vCPU \(vcpu) to host CPU \(host): the host has CPUs 0-\(hostCPUs - 1)")
             }
         }
+        do {
+            try configuration.cpuid.validate(cpus: configuration.cpus)
+        } catch {
+            throw ConfigurationError("\(error)")
+        }
         guard KickSignal.install() else { throw KVMError("sigaction", errno: errno) }
         self.configuration = configuration
         kvm = try system.createVM()
@@ -116,7 +125,7 @@ public final class VirtualMachine: Sendable {
         var vcpus: [VCPU] = []
         for id in 0..<configuration.cpus {
             let handle = try kvm.createVCPU(id: id)
-            try handle.setCPUID(CPUIDTable.entries(for: id, supported: cpuid))
+            try handle.setCPUID(configuration.cpuid.entries(for: id, cpus: configuration.cpus, supported: cpuid))
             vcpus.append(VCPU(id: id, kvm: handle, hostCPU: configuration.pinning[id], vm: self))
         }
         self.vcpus = vcpus

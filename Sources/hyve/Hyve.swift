@@ -3,6 +3,7 @@ import Boot
 import Glibc
 import Hyve
 import KVM
+import VMM
 
 /// `hyve`: runs a virtual machine, as bhyve(8) does.
 struct HyveCommand: ParsableCommand {
@@ -25,6 +26,9 @@ struct HyveCommand: ParsableCommand {
 
     @Option(name: [.short, .customLong("pin")], help: "Pin a vCPU to a host CPU: vcpu:hostcpu (repeatable).")
     var pin: [String] = []
+
+    @Option(name: .customLong("cpuid"), help: "CPUID policy directives: -FEATURE, hide=A,B, show=A,B, x2apic=on|off, topology=sockets=S,cores=C,threads=T, pv=A,B|none (repeatable).")
+    var cpuid: [String] = []
 
     @Option(name: [.customShort("l"), .customLong("lpc")], help: "An LPC device: com1..com4 with stdio, file=PATH or socket=PATH (repeatable).")
     var lpc: [String] = []
@@ -75,6 +79,11 @@ struct HyveCommand: ParsableCommand {
         config.rtcLocalTime = rtcLocalTime
         config.pciSlots = try PCISlotSpec.parse(slot)
         config.serialPorts = try SerialPortSpec.parse(lpc)
+        do {
+            config.cpuid = try CPUIDPolicy.parse(cpuid)
+        } catch {
+            throw HyveError("\(error)")
+        }
         switch (program, kernel) {
         case (let program?, nil):
             config.program = ProgramSource(path: program, loadAddress: try loadAddress.map(parseAddress), mode: mode)

@@ -70,6 +70,9 @@ struct CommandLineTests {
         (["--kernel", "/nonexistent/vmlinuz"], "hyve: cannot read kernel '/nonexistent/vmlinuz': No such file or directory"),
         (["--kernel", "/dev/null", "--program", "/dev/null"], "hyve: give either --program or --kernel, not both"),
         (["--initrd", "/dev/null", "--program", "/dev/null"], "hyve: --initrd needs --kernel"),
+        (["--cpuid", "hide=avx9", "--program", "/dev/null"], "hyve: --cpuid: unknown CPU feature 'avx9'"),
+        (["--cpuid", "topology=sockets=1,cores=1", "-c", "2", "--program", "/dev/null"],
+         "hyve: --cpuid: topology 1x1x1 holds 1 CPUs, fewer than the 2 vCPUs"),
     ]
 
     @Test(arguments: badInputs)
