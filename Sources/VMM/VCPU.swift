@@ -188,7 +188,7 @@ public final class VCPU: Sendable {
     /// exit until then.
     private func offerExtINT() {
         let pic = vm.interrupts.atpic
-        guard pic.outputAsserted else {
+        guard vm.extInt.isAsserted else {
             if kvm.requestInterruptWindow { kvm.requestInterruptWindow = false }
             return
         }

@@ -72,6 +72,8 @@ public final class VirtualMachine: Sendable {
     /// local APIC keeps HLT in the kernel.
     static let haltProbeInterval: UInt64 = 100_000_000
     private let haltProbe = Mutex<(any ClockTimer)?>(nil)
+    /// The 8259A's output as vCPU 0's LINT0 sees it.
+    let extInt: VCPUDoorbell
     /// Built once in `init`; `VCPU`s point back here without owning the VM.
     nonisolated(unsafe) public private(set) var vcpus: [VCPU] = []
     private let state = Mutex(RunState())
@@ -108,7 +110,8 @@ public final class VirtualMachine: Sendable {
         let clock = EventLoopClock(loop: eventLoop)
         self.clock = clock
         let bsp = VCPUDoorbell()
-        let interrupts = InterruptRouter(kvm: kvm, extIntChanged: { asserted in if asserted { bsp.ring() } })
+        extInt = bsp
+        let interrupts = InterruptRouter(kvm: kvm, extIntChanged: { asserted in bsp.extIntChanged(asserted) })
         self.interrupts = interrupts
         pit = PIT(clock: clock, lines: interrupts)
         hpet = HPET(clock: clock, lines: interrupts)
@@ -272,11 +275,17 @@ public final class VirtualMachine: Sendable {
     }
 }
 
-/// Lets interrupt callbacks wired up before the vCPUs exist reach vCPU 0 once it does.
+/// Lets interrupt callbacks wired up before the vCPUs exist reach vCPU 0 once it does, and keeps
+/// the 8259A's output level where vCPU 0's loop can read it before every entry without a lock.
 final class VCPUDoorbell: Sendable {
     let target = Mutex<VCPU?>(nil)
+    private let asserted = Atomic<Bool>(false)
 
-    func ring() {
-        target.withLock { $0 }?.kick()
+    /// Whether the 8259A's INTR output is high.
+    var isAsserted: Bool { asserted.load(ordering: .acquiring) }
+
+    func extIntChanged(_ level: Bool) {
+        asserted.store(level, ordering: .releasing)
+        if level { target.withLock { $0 }?.kick() }
     }
 }
