@@ -39,21 +39,23 @@ public final class VCPU: Sendable {
 
     /// Gets the vCPU out of the guest (or out of a HLT wait) so that it notices a VM-wide request.
     func kick() {
+        leaveGuest()
+        wakeup.signal()
+    }
+
+    /// Makes `KVM_RUN` return now (signal) or on its next call (`immediate_exit`).
+    private func leaveGuest() {
         kvm.requestImmediateExit()
         thread.withLock { handle in
             if let handle { pthread_kill(handle, KickSignal.number) }
         }
-        wakeup.signal()
     }
 
     /// Asks the vCPU whether it sits in HLT with interrupts disabled: KVM's local APIC keeps HLT
     /// in the kernel, so the vCPU is knocked out of `KVM_RUN` and checks its own MP state.
     func probeHalt() {
         haltProbeRequested.store(true, ordering: .releasing)
-        kvm.requestImmediateExit()
-        thread.withLock { handle in
-            if let handle { pthread_kill(handle, KickSignal.number) }
-        }
+        leaveGuest()
     }
 
     func start() throws(SystemError) {

@@ -204,7 +204,8 @@ public final class VirtualMachine: Sendable {
     }
 
     private func probeHalts() {
-        for vcpu in vcpus where activeCPUs.contains(vcpu.id) { vcpu.probeHalt() }
+        let active = activeCPUs
+        for vcpu in vcpus where active.contains(vcpu.id) { vcpu.probeHalt() }
         haltProbe.withLock { $0?.arm(at: clock.now + Self.haltProbeInterval) }
     }
 
