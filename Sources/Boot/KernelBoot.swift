@@ -72,6 +72,16 @@ public struct KernelBoot: Sendable {
         }
     }
 
+    /// Whether `kernel` is a Linux kernel: a bzImage, or an ELF file carrying a note owned by "Linux"
+    /// (every vmlinux has its build-salt note). Work-arounds meant for Linux's command line are added
+    /// only for these; a multiboot or other PVH kernel would not understand them.
+    public static func isLinux(_ kernel: [UInt8]) -> Bool {
+        if LinuxSetupHeader.isPresent(in: kernel) { return true }
+        guard ELF.hasMagic(kernel), (try? ProgramImage.elf(kernel)) != nil,
+              let notes = try? ELFNote.notes(in: kernel) else { return false }
+        return notes.contains { $0.name == Array("Linux".utf8) }
+    }
+
     /// Assembles a boot from a checked placement and the protocol's own writes.
     init(format: Format, entry: KernelEntry, placement: KernelPlacement, bootWrites: [MemoryWrite],
          initrd: Initrd?) {

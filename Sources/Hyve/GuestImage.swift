@@ -9,11 +9,12 @@ enum GuestImage: Sendable {
     case kernel(KernelBoot)
 
     /// Reads and checks the configured guest; nil when none is configured.
-    init?(_ config: MachineConfig, platform: PlatformDescription) throws {
+    /// `extraCommandLine` is appended to a Linux kernel's command line (the host profile's work-arounds).
+    init?(_ config: MachineConfig, platform: PlatformDescription, extraCommandLine: [String] = []) throws {
         if let source = config.program {
             self = .program(try Self.program(source, config: config))
         } else if let source = config.kernel {
-            self = .kernel(try Self.kernel(source, config: config, platform: platform))
+            self = .kernel(try Self.kernel(source, config: config, platform: platform, extraCommandLine: extraCommandLine))
         } else {
             return nil
         }
@@ -35,8 +36,11 @@ enum GuestImage: Sendable {
         return boot
     }
 
-    private static func kernel(_ source: KernelSource, config: MachineConfig, platform: PlatformDescription) throws -> KernelBoot {
+    private static func kernel(_ source: KernelSource, config: MachineConfig, platform: PlatformDescription,
+                               extraCommandLine: [String]) throws -> KernelBoot {
         let kernel = try FileReader.read(source.kernel, what: "kernel", limit: config.memorySize)
+        let extra = KernelBoot.isLinux(kernel) ? extraCommandLine : []
+        let commandLine = ([source.commandLine] + extra).filter { !$0.isEmpty }.joined(separator: " ")
         let initrd = try source.initrd.map { path throws in
             Initrd(bytes: try FileReader.read(path, what: "initrd", limit: config.memorySize))
         }
@@ -44,7 +48,7 @@ enum GuestImage: Sendable {
             E820Entry(address: $0.address, length: $0.length, kind: E820Entry.Kind(rawValue: $0.type.rawValue))
         }
         do {
-            return try KernelBoot(kernel: kernel, initrd: initrd, commandLine: source.commandLine,
+            return try KernelBoot(kernel: kernel, initrd: initrd, commandLine: commandLine,
                                   memoryMap: memoryMap, rsdpAddress: FirmwareLayout.acpi)
         } catch {
             throw HyveError("cannot boot kernel '\(source.kernel)': \(error)")

@@ -25,8 +25,10 @@ public final class Machine: Sendable {
     private let guest: GuestImage?
     private let firmware: FirmwareImage
 
-    /// Builds the machine. `console` receives every byte the guest writes to the debug console.
-    public init(config: MachineConfig, system: KVMSystem, console: @escaping @Sendable (UInt8) -> Void) throws {
+    /// Builds the machine. `console` receives every byte the guest writes to the debug console;
+    /// `report` receives informational lines (boot-timer marks).
+    public init(config: MachineConfig, system: KVMSystem, console: @escaping @Sendable (UInt8) -> Void,
+                report: @escaping @Sendable (String) -> Void = { _ in }) throws {
         self.config = config
         vm = try VirtualMachine(system: system, configuration: .init(
             cpus: config.cpus, memorySize: config.memorySize, wired: config.wired,
@@ -35,6 +37,12 @@ public final class Machine: Sendable {
         try PCTestDev(lines: vm.interrupts, onExit: { [weak vm] value in vm?.suspend(.debugExit(value)) }).attach(to: vm)
         try ResetControl(onReset: { [weak vm] in vm?.suspend(.reset) }).attach(to: vm)
         try DebugConsole(sink: console).attach(to: vm)
+        let bootTimer = BootTimer(onMarker: { [bootTimerOn = config.bootTimer] code in
+            guard bootTimerOn else { return }
+            report(ProcessClock.markerLine(code: code))
+        })
+        try bootTimer.attach(to: vm)
+        vm.onReinitialize(bootTimer.reset)
         let power = PowerManagement(lines: vm.interrupts, onPowerOff: { [weak vm] in vm?.suspend(.powerOff) })
         try power.attach(to: vm)
         try PowerButton.wire(to: vm.eventLoop, press: power.pressPowerButton)
@@ -48,7 +56,18 @@ public final class Machine: Sendable {
         var platform = Self.platform(of: vm, pci: pci)
         platform.serialPorts = config.serialPorts.map { SerialPort.standard[$0.port - 1] }
         firmware = try FirmwareImage(platform)
-        guest = try GuestImage(config, platform: platform)
+        let workarounds = config.hostWorkarounds ? vm.hostProfile.kernelCommandLine : []
+        guest = try GuestImage(config, platform: platform, extraCommandLine: workarounds)
+    }
+
+    /// One line on what this host's KVM needs worked around, for `--verbose`.
+    public var hostProfileSummary: String {
+        let profile = vm.hostProfile
+        guard profile.isRestricted else { return "host profile: KVM honours the whole CPUID table; no work-arounds" }
+        let hidden = profile.tableHiddenFeatures.map(\.rawValue).sorted().joined(separator: ",")
+        let line = config.kernel == nil ? "none (no kernel)"
+            : config.hostWorkarounds ? profile.kernelCommandLine.joined(separator: " ") : "none (--no-host-workarounds)"
+        return "host profile: restricted KVM (honours only the CPUID bits it lists); CPUID table hides \(hidden.isEmpty ? "nothing" : hidden); kernel command line adds \(line)"
     }
 
     /// Now as the RTC should show it: UTC, or shifted by the host's offset for local time.

@@ -29,6 +29,11 @@ public struct MachineConfig: Sendable {
     public var program: ProgramSource?
     /// The operating-system kernel to boot (instead of a program).
     public var kernel: KernelSource?
+    /// Add the host profile's kernel command-line work-arounds (`noxsave clearcpuid=…`) when this
+    /// host's KVM cannot emulate some guest-kernel instructions and its CPUID table cannot hide them.
+    public var hostWorkarounds = true
+    /// Report the first write of each code to port 0x80 with the time since start (`--boot-timer`).
+    public var bootTimer = false
 
     public init() {}
 }

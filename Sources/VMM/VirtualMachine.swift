@@ -68,6 +68,8 @@ public final class VirtualMachine: Sendable {
     public let hpet: HPET
     public let rtc: RTC
     public let pmTimer: PMTimer
+    /// What this host's KVM can and cannot do for a guest, from `KVM_GET_SUPPORTED_CPUID`.
+    public let hostProfile: HostProfile
     /// How often vCPUs are asked whether they sit in HLT with interrupts disabled, since KVM's
     /// local APIC keeps HLT in the kernel.
     static let haltProbeInterval: UInt64 = 100_000_000
@@ -125,6 +127,7 @@ public final class VirtualMachine: Sendable {
         }
         if kvm.check(.setTSSAddress) > 0 { try kvm.setTSSAddress(Self.tssAddress) }
         let cpuid = try system.supportedCPUID()
+        hostProfile = CPUIDPolicy.hostProfile(supported: cpuid)
         var vcpus: [VCPU] = []
         for id in 0..<configuration.cpus {
             let handle = try kvm.createVCPU(id: id)

@@ -60,6 +60,15 @@ struct HyveCommand: ParsableCommand {
     @Option(name: .customLong("append"), help: "The kernel command line.")
     var append = ""
 
+    @Flag(name: .customLong("no-host-workarounds"), help: "Do not add this host's kernel command-line work-arounds (noxsave clearcpuid=…) to --append.")
+    var noHostWorkarounds = false
+
+    @Flag(name: .customLong("boot-timer"), help: "Report the first write of each code to port 0x80 with the time since start.")
+    var bootTimer = false
+
+    @Flag(name: [.short, .customLong("verbose")], help: "Report the host profile at start.")
+    var verbose = false
+
     @Option(name: .customLong("mode"), help: "CPU mode at the program's entry: real, protected or long.")
     var mode: CPUMode?
 
@@ -77,6 +86,8 @@ struct HyveCommand: ParsableCommand {
         config.strictIO = strictIO
         config.noReboot = noReboot
         config.rtcLocalTime = rtcLocalTime
+        config.hostWorkarounds = !noHostWorkarounds
+        config.bootTimer = bootTimer
         config.pciSlots = try PCISlotSpec.parse(slot)
         config.serialPorts = try SerialPortSpec.parse(lpc)
         do {
@@ -105,7 +116,8 @@ struct HyveCommand: ParsableCommand {
         let machine = try Machine(config: config, system: system, console: { byte in
             var byte = byte
             _ = write(STDOUT_FILENO, &byte, 1)
-        })
+        }, report: printError)
+        if verbose { printError(machine.hostProfileSummary) }
         let outcome = try machine.run()
         if case .failure(let message) = outcome.reason {
             printError(message)
@@ -130,6 +142,7 @@ func printError(_ message: String) {
 @main
 enum Main {
     static func main() {
+        ProcessClock.markStart()
         ProcessSignals.prepare()
         let command: HyveCommand
         do {

@@ -187,3 +187,25 @@ private func boot(_ kernel: [UInt8] = vmlinux(), initrd: Initrd? = initrd,
             == .initrdTooLarge(size: 0xF0_0001, limit: 0x1_0000_0000))
     }
 }
+
+@Suite struct LinuxKernelRecognition {
+    @Test func bzImageIsLinux() {
+        #expect(KernelBoot.isLinux(BzImageBuilder().build()))
+    }
+
+    @Test func vmlinuxWithALinuxNoteIsLinux() {
+        let kernel = vmlinux(entryNote: elfNote(name: "Linux", type: 0x100, descriptor: [0, 0, 0, 0])
+            + elfNote(name: "Xen", type: 18, descriptor: le64(0x100_0040)))
+        #expect(KernelBoot.isLinux(kernel))
+    }
+
+    @Test func pvhKernelWithoutALinuxNoteIsNotLinux() {
+        #expect(!KernelBoot.isLinux(vmlinux()))
+    }
+
+    @Test func multibootKernelAndGarbageAreNotLinux() {
+        #expect(!KernelBoot.isLinux(multibootHeader(flags: 0) + [UInt8](repeating: 0, count: 64)))
+        #expect(!KernelBoot.isLinux([0x7F, 0x45, 0x4C, 0x46]))
+        #expect(!KernelBoot.isLinux([]))
+    }
+}

@@ -12,6 +12,14 @@ struct CommandLineTests {
         #expect(result.standardError == "")
     }
 
+    @Test func verboseReportsTheHostProfileOnOneLine() throws {
+        let result = HyveBinary.run(["--verbose", "--program", try GuestPrograms.path("long-hello.bin")])
+        let lines = result.standardError.split(separator: "\n")
+        #expect(lines.count == 1)
+        #expect(lines.first?.hasPrefix("hyve: host profile: ") == true)
+        #expect(result.status == (0x23 << 1) | 1)
+    }
+
     @Test func realModeFlatBinaryRunsAtItsLoadAddress() throws {
         let result = HyveBinary.run(["--mode", "real", "--load-address", "0x8000", "--program", try GuestPrograms.path("real-hello.bin")])
         #expect(result.standardOutput == "hello from real mode\n")
