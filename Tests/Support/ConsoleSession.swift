@@ -44,19 +44,25 @@ public final class ConsoleSession: Sendable {
     /// Time since the program started.
     public var elapsed: Duration { .now - started }
 
-    /// Waits until the transcript after `offset` contains `text`; returns the offset just past it,
-    /// or nil on timeout or when the program ends first.
-    public func waitFor(_ text: String, after offset: String.Index? = nil, timeout: Duration) -> String.Index? {
+    /// The transcript's bytes from `start` (a byte offset) to `end` (default: now), as text.
+    public func output(from start: Int, to end: Int? = nil) -> String {
+        let bytes = transcript.bytes.withLock { $0 }
+        let upper = min(end ?? bytes.count, bytes.count)
+        return String(decoding: bytes[min(start, upper)..<upper], as: UTF8.self)
+    }
+
+    /// Waits until the transcript from byte offset `offset` on contains `text`; returns the byte
+    /// offset just past it, or nil on timeout or when the program ends first.
+    public func waitFor(_ text: String, after offset: Int = 0, timeout: Duration) -> Int? {
+        let needle = Data(text.utf8)
         let deadline = ContinuousClock.now + timeout
         while true {
-            let current = output
-            let start = offset.map { min($0, current.endIndex) } ?? current.startIndex
-            if let range = current.range(of: text, range: start..<current.endIndex) { return range.upperBound }
-            if !process.isRunning || ContinuousClock.now >= deadline {
-                let final = output
-                let start = offset.map { min($0, final.endIndex) } ?? final.startIndex
-                return final.range(of: text, range: start..<final.endIndex)?.upperBound
+            let running = process.isRunning
+            let bytes = transcript.bytes.withLock { $0 }
+            if offset < bytes.count, let range = bytes.range(of: needle, in: offset..<bytes.count) {
+                return range.upperBound
             }
+            if !running || ContinuousClock.now >= deadline { return nil }
             Thread.sleep(forTimeInterval: 0.05)
         }
     }
