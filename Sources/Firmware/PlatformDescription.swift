@@ -25,6 +25,8 @@ public struct PlatformDescription: Sendable, Equatable {
     public var pirqLinks: [PIRQLink] = PIRQLink.defaults
     /// ISA serial ports present (COM1–COM4).
     public var serialPorts: [SerialPort] = []
+    /// QEMU's fw_cfg, when present.
+    public var fwCfg: FwCfgPorts?
     /// ACPI fixed hardware.
     public var acpi = ACPIFixedHardware()
 
@@ -83,6 +85,13 @@ public struct PIRQLink: Sendable, Equatable {
     /// LNKA–LNKD at config 0x60–0x63, LNKE–LNKH at 0x68–0x6B, all disabled.
     public static let defaults: [PIRQLink] = zip("ABCDEFGH", [0x60, 0x61, 0x62, 0x63, 0x68, 0x69, 0x6A, 0x6B] as [UInt8])
         .map { letter, offset in PIRQLink(name: "LNK\(letter)", configOffset: offset, irq: nil) }
+}
+
+/// The ports QEMU's fw_cfg decodes, which the DSDT's `FWCF` device (QEMU0002) claims.
+public struct FwCfgPorts: Sendable, Equatable {
+    public var base: UInt16
+    public var count: UInt8
+    public init(base: UInt16, count: UInt8) { self.base = base; self.count = count }
 }
 
 public struct SerialPort: Sendable, Equatable {

@@ -55,9 +55,11 @@ public final class Machine: Sendable {
         pci = try PCISlotSpec.buildBus(config.pciSlots.isEmpty ? PCISlotSpec.defaults : config.pciSlots, for: vm)
         var platform = Self.platform(of: vm, pci: pci)
         platform.serialPorts = config.serialPorts.map { SerialPort.standard[$0.port - 1] }
+        platform.fwCfg = config.fwCfgMode == .qemu ? FwCfgContent.ports : nil
         firmware = try FirmwareImage(platform)
         let workarounds = config.hostWorkarounds ? vm.hostProfile.kernelCommandLine : []
         guest = try GuestImage(config, platform: platform, extraCommandLine: workarounds)
+        try FwCfgContent.device(config: config, platform: platform, guest: guest, memory: vm.memory)?.attach(to: vm)
     }
 
     /// One line on what this host's KVM needs worked around, for `--verbose`.

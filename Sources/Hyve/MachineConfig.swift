@@ -34,8 +34,15 @@ public struct MachineConfig: Sendable {
     public var hostWorkarounds = true
     /// Report the first write of each code to port 0x80 with the time since start (`--boot-timer`).
     public var bootTimer = false
+    /// The firmware configuration device (`--fwcfg`, `lpc.fwcfg`); nil chooses by ``fwCfgFiles``.
+    public var fwCfg: FwCfgMode?
+    /// Files the guest reads through fw_cfg (`-f`).
+    public var fwCfgFiles: [FwCfgFileSpec] = []
 
     public init() {}
+
+    /// The device in use: as configured, else QEMU's fw_cfg when there are files to serve.
+    public var fwCfgMode: FwCfgMode { fwCfg ?? (fwCfgFiles.isEmpty ? .none : .qemu) }
 }
 
 /// A guest program file: a flat binary loaded at an address, or an ELF executable.

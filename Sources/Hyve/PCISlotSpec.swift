@@ -96,6 +96,17 @@ public struct PCISlotSpec: Sendable, Equatable {
         return parsed
     }
 
+    /// Parses every `-s` option over functions already configured (by a configuration file): an
+    /// option replaces the function at its address, and the result may still have one LPC bridge.
+    public static func parse(_ specs: [String], over base: [PCISlotSpec]) throws(HyveError) -> [PCISlotSpec] {
+        let parsed = try parse(specs)
+        let kept = base.filter { old in !parsed.contains { ($0.bus, $0.slot, $0.function) == (old.bus, old.slot, old.function) } }
+        if let lpc = parsed.first(where: { $0.emulation == .lpc }), kept.contains(where: { $0.emulation == .lpc }) {
+            throw HyveError("only one LPC bridge is allowed ('\(specs[parsed.firstIndex(of: lpc)!])')")
+        }
+        return kept + parsed
+    }
+
     /// Parses one `-s` option.
     public static func parse(_ text: String) throws(HyveError) -> PCISlotSpec {
         let fields = text.split(separator: ",", maxSplits: 2, omittingEmptySubsequences: false)

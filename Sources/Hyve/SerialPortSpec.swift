@@ -58,6 +58,15 @@ public struct SerialPortSpec: Sendable, Equatable {
         return specs
     }
 
+    /// Parses every `-l` option over ports already configured (by a configuration file): an option
+    /// replaces the port's back end.
+    public static func parse(_ texts: [String], over base: [SerialPortSpec]) throws(HyveError) -> [SerialPortSpec] {
+        let parsed = try parse(texts)
+        let merged = base.filter { old in !parsed.contains { $0.port == old.port } } + parsed
+        guard merged.filter({ $0.backend == .stdio }).count <= 1 else { throw HyveError("only one serial port can use stdio") }
+        return merged
+    }
+
     /// Opens the back end.
     func makeBackend() throws -> any UARTBackend {
         switch backend {

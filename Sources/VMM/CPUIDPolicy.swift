@@ -186,9 +186,10 @@ public struct CPUIDPolicy: Sendable, Equatable {
     /// The highest hypervisor leaf.
     public static let maxHypervisorLeaf: UInt32 = 0x4000_0001
 
-    /// Builds a policy from `--cpuid` options (syntax in the type's documentation).
-    public static func parse(_ options: [String]) throws(CPUIDPolicyError) -> CPUIDPolicy {
-        var policy = CPUIDPolicy()
+    /// Builds a policy from `--cpuid` options (syntax in the type's documentation), applied in order
+    /// over `base`.
+    public static func parse(_ options: [String], onto base: CPUIDPolicy = CPUIDPolicy()) throws(CPUIDPolicyError) -> CPUIDPolicy {
+        var policy = base
         for option in options {
             if let name = option.dropPrefix("-") {
                 policy.hiddenFeatures.insert(try feature(name))

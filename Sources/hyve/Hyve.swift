@@ -15,11 +15,17 @@ struct HyveCommand: ParsableCommand {
             4 error; (v << 1) | 1 when the guest wrote v to isa-debug-exit (port 0xF4).
             """)
 
-    @Option(name: [.short, .customLong("cpus")], help: "Number of vCPUs.")
-    var cpus = 1
+    @Option(name: [.customShort("k"), .customLong("config")], help: "A configuration file of KEY=VALUE lines, as bhyve's -k (repeatable; later settings win; options given here win over it).")
+    var configFiles: [String] = []
 
-    @Option(name: [.short, .customLong("memory")], help: "Guest memory: a size with K, M, G or T suffix (bare number: MiB).")
-    var memory = "256M"
+    @Option(name: [.customShort("o"), .customLong("set")], help: "Set a configuration variable: KEY=VALUE, as bhyve's -o (repeatable; wins over -k).")
+    var settings: [String] = []
+
+    @Option(name: [.short, .customLong("cpus")], help: "Number of vCPUs (default 1).")
+    var cpus: Int?
+
+    @Option(name: [.short, .customLong("memory")], help: "Guest memory: a size with K, M, G or T suffix (bare number: MiB; default 256M).")
+    var memory: String?
 
     @Flag(name: [.customShort("S"), .customLong("wire")], help: "Wire (mlock) guest memory.")
     var wire = false
@@ -45,8 +51,14 @@ struct HyveCommand: ParsableCommand {
     @Flag(name: .customLong("rtc-localtime"), help: "Keep the RTC in the host's local time instead of UTC.")
     var rtcLocalTime = false
 
-    @Option(name: .customLong("name"), help: "The VM's name.")
-    var name = "hyve"
+    @Option(name: .customLong("fwcfg"), help: "The firmware configuration device at port 0x510 (default: qemu with -f, else none).")
+    var fwcfg: FwCfgMode?
+
+    @Option(name: [.customShort("f"), .customLong("fwcfg-file")], help: "A fw_cfg file for the guest: NAME,string=VALUE or NAME,file=PATH (repeatable).")
+    var fwcfgFiles: [String] = []
+
+    @Option(name: .customLong("name"), help: "The VM's name (default hyve).")
+    var name: String?
 
     @Option(name: .customLong("program"), help: "A guest program: an ELF executable or a flat binary.")
     var program: String?
@@ -58,7 +70,7 @@ struct HyveCommand: ParsableCommand {
     var initrd: String?
 
     @Option(name: .customLong("append"), help: "The kernel command line.")
-    var append = ""
+    var append: String?
 
     @Flag(name: .customLong("no-host-workarounds"), help: "Do not add this host's kernel command-line work-arounds (noxsave clearcpuid=…) to --append.")
     var noHostWorkarounds = false
@@ -75,38 +87,55 @@ struct HyveCommand: ParsableCommand {
     @Option(name: .customLong("load-address"), help: "Load address of a flat binary (default 0x8000 in real mode, else 0x100000).")
     var loadAddress: String?
 
+    /// The configuration files and `-o` settings, with the options given here over them: a value
+    /// replaces the file's, a flag turns its setting on, and list options replace the entries they
+    /// name (the same PCI address, COM port, vCPU or fw_cfg file) and add the others.
     func makeConfig() throws(HyveError) -> MachineConfig {
-        var config = MachineConfig()
-        config.name = name
-        config.cpus = cpus
-        guard cpus >= 1 else { throw HyveError("--cpus must be at least 1") }
-        config.memorySize = try MemorySize.parse(memory)
-        config.wired = wire
-        config.pinning = try PinSpec.parse(pin)
-        config.strictIO = strictIO
-        config.noReboot = noReboot
-        config.rtcLocalTime = rtcLocalTime
-        config.hostWorkarounds = !noHostWorkarounds
-        config.bootTimer = bootTimer
-        config.pciSlots = try PCISlotSpec.parse(slot)
-        config.serialPorts = try SerialPortSpec.parse(lpc)
+        var config = try MachineConfig(ConfigTree(files: configFiles, options: settings))
+        config.name = name ?? config.name
+        if let cpus {
+            guard cpus >= 1 else { throw HyveError("--cpus must be at least 1") }
+            config.cpus = cpus
+        }
+        if let memory { config.memorySize = try MemorySize.parse(memory) }
+        config.wired = config.wired || wire
+        config.pinning.merge(try PinSpec.parse(pin)) { $1 }
+        config.strictIO = config.strictIO || strictIO
+        config.noReboot = config.noReboot || noReboot
+        config.rtcLocalTime = config.rtcLocalTime || rtcLocalTime
+        config.hostWorkarounds = config.hostWorkarounds && !noHostWorkarounds
+        config.bootTimer = config.bootTimer || bootTimer
+        config.pciSlots = try PCISlotSpec.parse(slot, over: config.pciSlots)
+        config.serialPorts = try SerialPortSpec.parse(lpc, over: config.serialPorts)
         do {
-            config.cpuid = try CPUIDPolicy.parse(cpuid)
+            config.cpuid = try CPUIDPolicy.parse(cpuid, onto: config.cpuid)
         } catch {
             throw HyveError("\(error)")
         }
+        config.fwCfg = fwcfg ?? config.fwCfg
+        config.fwCfgFiles = try FwCfgFileSpec.parse(fwcfgFiles, over: config.fwCfgFiles)
         switch (program, kernel) {
         case (let program?, nil):
-            config.program = ProgramSource(path: program, loadAddress: try loadAddress.map(parseAddress), mode: mode)
+            config.kernel = nil
+            config.program = ProgramSource(path: program)
         case (nil, let kernel?):
-            guard mode == nil, loadAddress == nil else { throw HyveError("--mode and --load-address apply to --program, not --kernel") }
-            config.kernel = KernelSource(kernel: kernel, initrd: initrd, commandLine: append)
+            config.program = nil
+            config.kernel = KernelSource(kernel: kernel)
         case (.some, .some):
             throw HyveError("give either --program or --kernel, not both")
         case (nil, nil):
-            throw HyveError("no guest to run (give one with --program FILE or --kernel FILE)")
+            guard config.program != nil || config.kernel != nil else {
+                throw HyveError("no guest to run (give one with --program FILE or --kernel FILE)")
+            }
         }
-        guard initrd == nil || kernel != nil else { throw HyveError("--initrd needs --kernel") }
+        if mode != nil || loadAddress != nil {
+            guard config.program != nil else { throw HyveError("--mode and --load-address apply to --program, not --kernel") }
+            if let mode { config.program?.mode = mode }
+            if let loadAddress { config.program?.loadAddress = try parseAddress(loadAddress) }
+        }
+        guard initrd == nil || config.kernel != nil else { throw HyveError("--initrd needs --kernel") }
+        if let initrd { config.kernel?.initrd = initrd }
+        if let append { config.kernel?.commandLine = append }
         return config
     }
 
@@ -127,6 +156,7 @@ struct HyveCommand: ParsableCommand {
 }
 
 extension CPUMode: ExpressibleByArgument {}
+extension FwCfgMode: ExpressibleByArgument {}
 
 func parseAddress(_ text: String) throws(HyveError) -> UInt64 {
     let lower = text.lowercased()

@@ -215,6 +215,16 @@ private func expect(_ body: [UInt8], lacks needle: [UInt8], sourceLocation: Sour
         expect(DSDT.body(platform), lacks: ascii("HPET"))
     }
 
+    @Test func fwCfgIsDescribedOnlyWhenPresent() {
+        let fwCfg: [UInt8] = ascii("FWCF") + [0x08] + ascii("_HID") + [0x0D] + ascii("QEMU0002") + [0x00]
+            + [0x08] + ascii("_STA") + [0x0A, 0x0B]
+            + [0x08] + ascii("_CRS") + [0x11, 0x0D, 0x0A, 0x0A, 0x47, 0x01, 0x10, 0x05, 0x10, 0x05, 0x01, 0x0C, 0x79, 0x00]
+        var platform = testPlatform()
+        expect(DSDT.body(platform), lacks: ascii("FWCF"))
+        platform.fwCfg = FwCfgPorts(base: 0x510, count: 12)
+        expect(DSDT.body(platform), contains: fwCfg)
+    }
+
     @Test func legacyDevicesClaimTheirPortsAndIRQs() {
         let body = DSDT.body(testPlatform())
         expect(body, contains: ascii("PIC_") + [0x08] + ascii("_HID") + [0x0C, 0x41, 0xD0, 0x00, 0x00, 0x08] + ascii("_CRS")
@@ -282,12 +292,14 @@ struct DSDTACPICATests {
     }
 
     @Test func iaslDisassemblesItWithoutErrors() throws {
-        try Self.withTable { directory in
+        var platform = testPlatform()
+        platform.fwCfg = FwCfgPorts(base: 0x510, count: 12)
+        try Self.withTable(platform) { directory in
             let result = try Self.run("/usr/bin/iasl", ["-d", "dsdt.aml"], in: directory)
             #expect(result.status == 0)
             #expect(!result.output.contains("Error"), "\(result.output)")
             let asl = try String(contentsOf: directory.appendingPathComponent("dsdt.dsl"), encoding: .utf8)
-            for name in ["_S5_", "PICM", "_PIC", "_PRT", "PPRT", "APRT", "PIRV", "COM1", "COM2", "HPET", "SIO"] {
+            for name in ["_S5_", "PICM", "_PIC", "_PRT", "PPRT", "APRT", "PIRV", "COM1", "COM2", "HPET", "SIO", "FWCF", "QEMU0002"] {
                 #expect(asl.contains(name), "\(name) missing from the disassembly")
             }
             for letter in "ABCDEFGH" {

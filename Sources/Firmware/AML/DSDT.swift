@@ -6,7 +6,7 @@
 /// \_S5, \PICM, \_PIC
 /// \_SB.PC00            PCI root bridge: _CRS windows, PPRT/APRT and _PRT
 /// \_SB.PC00.ISA        LPC bridge: PIRQ routing bytes, PIRV, LNKA–LNKH,
-///                      SIO (motherboard resources), COMn, PIC, TIMR, RTC, HPET
+///                      SIO (motherboard resources), COMn, PIC, TIMR, RTC, HPET, FWCF
 /// ```
 public enum DSDT {
     /// Revision 2: 64-bit AML integers, as bhyve's DSDT declares.
@@ -166,6 +166,9 @@ public enum DSDT {
             if let hpet = platform.hpet {
                 hpetDevice(hpet)
             }
+            if let fwCfg = platform.fwCfg {
+                fwCfgDevice(fwCfg)
+            }
         }
     }
 
@@ -278,6 +281,16 @@ public enum DSDT {
             AML.name("_HID", .eisaID("PNP0103"))
             AML.name("_UID", 0)
             AML.name("_CRS", .resourceTemplate([.memory32Fixed(UInt32(hpet.address), length: hpetRegisterLength)]))
+        }
+    }
+
+    /// QEMU's fw_cfg as QEMU and bhyve describe it: `_HID` "QEMU0002", present but hidden from
+    /// user interfaces (`_STA` 0xB), and its ports.
+    private static func fwCfgDevice(_ fwCfg: FwCfgPorts) -> AML {
+        AML.device("FWCF") {
+            AML.name("_HID", .string("QEMU0002"))
+            AML.name("_STA", .integer(0x0B))
+            AML.name("_CRS", .resourceTemplate([.io(fwCfg.base, length: fwCfg.count)]))
         }
     }
 
