@@ -20,14 +20,14 @@ let package = Package(
         .target(name: "Firmware"),
         .target(name: "Boot", dependencies: ["KVM"]),
         .target(name: "HyveControl"),
-        .target(name: "Hyve", dependencies: ["KVM", "VMM", "Devices", "Firmware", "Boot"]),
+        .target(name: "Hyve", dependencies: ["KVM", "VMM", "Devices", "Firmware", "Boot", "HyveControl"]),
         .executableTarget(
             name: "hyve",
-            dependencies: ["Hyve", "VMM", "KVM", "Boot", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Hyve", "HyveControl", "VMM", "KVM", "Boot", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(
             name: "hyvectl",
-            dependencies: ["Hyve", "KVM", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Hyve", "HyveControl", "KVM"]
         ),
         .target(name: "TestSupport", dependencies: ["Hyve", "VMM", "KVM", "Boot"], path: "Tests/Support"),
         .testTarget(name: "KVMTests", dependencies: ["KVM", "TestSupport"]),
@@ -36,7 +36,7 @@ let package = Package(
         .testTarget(name: "BootTests", dependencies: ["Boot", "KVM"]),
         .testTarget(name: "FirmwareTests", dependencies: ["Firmware"]),
         .testTarget(name: "HyveControlTests", dependencies: ["HyveControl"]),
-        .testTarget(name: "HyveTests", dependencies: ["Hyve", "VMM", "KVM", "Boot", "TestSupport"]),
+        .testTarget(name: "HyveTests", dependencies: ["Hyve", "HyveControl", "VMM", "KVM", "Boot", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

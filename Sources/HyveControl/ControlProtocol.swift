@@ -17,6 +17,44 @@ public enum ControlProtocol {
 
     /// The largest message, in bytes, either side accepts; a longer one ends its connection.
     public static let maximumMessageSize = 1 << 20
+
+    /// The most bytes one `copyIn` or `copyOut` moves: hex-encoded, they fit a message.
+    public static let maximumCopyLength = 64 * 1024
+
+    /// `bytes` as lowercase hexadecimal, two digits a byte: how guest data travels in `"data"`.
+    public static func hex(_ bytes: some Sequence<UInt8>) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var text: [UInt8] = []
+        for byte in bytes {
+            text.append(digits[Int(byte >> 4)])
+            text.append(digits[Int(byte & 0xF)])
+        }
+        return String(decoding: text, as: UTF8.self)
+    }
+
+    /// The bytes of a hexadecimal string (either case, an even number of digits), or nil.
+    public static func bytes(hex text: String) -> [UInt8]? {
+        let digits = Array(text.utf8)
+        guard digits.count % 2 == 0 else { return nil }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(digits.count / 2)
+        var index = 0
+        while index < digits.count {
+            guard let high = hexValue(digits[index]), let low = hexValue(digits[index + 1]) else { return nil }
+            bytes.append(high << 4 | low)
+            index += 2
+        }
+        return bytes
+    }
+
+    private static func hexValue(_ digit: UInt8) -> UInt8? {
+        switch digit {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): digit - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): digit - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): digit - UInt8(ascii: "A") + 10
+        default: nil
+        }
+    }
 }
 
 /// How `suspend` stops the VM, as `VM_SUSPEND`'s `how`; it also decides `hyve`'s exit status,
@@ -64,6 +102,48 @@ public struct ControlSegmentDescriptor: Codable, Sendable, Hashable {
 /// PROT_WRITE or PROT_EXEC).
 public enum ControlAccess: String, Codable, Sendable, CaseIterable {
     case read, write, execute
+}
+
+/// An exception a guest-linear access raised: what `gla2gpa` and the guest copies report when
+/// the walk faults.
+public struct ControlGuestFault: Codable, Sendable, Hashable {
+    /// 14 (#PF) or 13 (#GP, for a non-canonical address).
+    public var vector: Int
+    /// The error code the exception pushes.
+    public var errorCode: UInt32
+    /// The faulting linear address (CR2) of a #PF.
+    public var address: UInt64?
+    /// Whether the exception was injected into the guest (`VM_GLA2GPA`) or only reported.
+    public var injected: Bool
+
+    /// A fault with the given fields.
+    public init(vector: Int, errorCode: UInt32, address: UInt64?, injected: Bool) {
+        self.vector = vector
+        self.errorCode = errorCode
+        self.address = address
+        self.injected = injected
+    }
+}
+
+/// One vCPU's registers and descriptors, read in one stop of the vCPU: `getAll`'s answer (the
+/// seed's "dump of hypervisor register state", bhyvectl's `--get-all`).
+public struct ControlVCPUState: Codable, Sendable, Hashable {
+    /// Values by ``ControlRegister`` name.
+    public var registers: [String: UInt64]
+    /// Descriptors by ``ControlDescriptorName`` name.
+    public var descriptors: [String: ControlSegmentDescriptor]
+
+    /// A state with every register and descriptor given.
+    public init(registers: [ControlRegister: UInt64], descriptors: [ControlDescriptorName: ControlSegmentDescriptor]) {
+        self.registers = Dictionary(uniqueKeysWithValues: registers.map { ($0.key.rawValue, $0.value) })
+        self.descriptors = Dictionary(uniqueKeysWithValues: descriptors.map { ($0.key.rawValue, $0.value) })
+    }
+
+    /// The value of `register`, if the state holds it.
+    public subscript(register: ControlRegister) -> UInt64? { registers[register.rawValue] }
+
+    /// The descriptor `name`, if the state holds it.
+    public subscript(descriptor name: ControlDescriptorName) -> ControlSegmentDescriptor? { descriptors[name.rawValue] }
 }
 
 /// Which vCPUs `lapicLocalIRQ` reaches: one, or all of them (bhyve's vcpuid −1).
@@ -192,8 +272,24 @@ public enum ControlRequest: Sendable, Hashable {
     case rtcRead(offset: Int)
     /// `VM_RTC_WRITE`: one CMOS byte.
     case rtcWrite(offset: Int, value: UInt8)
-    /// `VM_GLA2GPA_NOFAULT`: translate a guest-linear address with the vCPU's paging state.
+    /// `VM_GLA2GPA`: translate a guest-linear address with the vCPU's paging state, setting
+    /// Accessed/Dirty bits as the access would and injecting the fault if it faults.
     case gla2gpa(vcpu: Int, gla: UInt64, access: ControlAccess)
+    /// `VM_GLA2GPA_NOFAULT`: translate without side effects (no A/D updates, nothing injected).
+    case gla2gpaNoFault(vcpu: Int, gla: UInt64, access: ControlAccess)
+    /// bhyve's `vm_copyin`: `length` bytes (at most ``ControlProtocol/maximumCopyLength``) read
+    /// through the vCPU's page tables from guest-linear `gla`. A fault is reported, not injected.
+    case copyIn(vcpu: Int, gla: UInt64, length: Int)
+    /// bhyve's `vm_copyout`: `bytes` written through the vCPU's page tables at guest-linear `gla`;
+    /// every page is translated before a byte moves. A fault is reported, not injected.
+    case copyOut(vcpu: Int, gla: UInt64, bytes: [UInt8])
+    /// Every register and descriptor of one vCPU in one stop (bhyvectl's `--get-all`).
+    case getAll(vcpu: Int)
+    /// `VM_GET_X2APIC_STATE`: 1 when the vCPU may use x2APIC mode (CPUID offers it), else 0.
+    case getX2APICState(vcpu: Int)
+    /// `VM_SUSPEND` with `VM_SUSPEND_DESTROY` (bhyvectl's `--destroy`): the VM stops and its
+    /// `hyve` process ends with status 4, as bhyve's does.
+    case destroy
 
     /// The operation's name, the value of the message's `"request"` field.
     public var kind: String {
@@ -226,6 +322,12 @@ public enum ControlRequest: Sendable, Hashable {
         case .rtcRead: "rtcRead"
         case .rtcWrite: "rtcWrite"
         case .gla2gpa: "gla2gpa"
+        case .gla2gpaNoFault: "gla2gpaNoFault"
+        case .copyIn: "copyIn"
+        case .copyOut: "copyOut"
+        case .getAll: "getAll"
+        case .getX2APICState: "getX2APICState"
+        case .destroy: "destroy"
         }
     }
 
@@ -235,7 +337,8 @@ public enum ControlRequest: Sendable, Hashable {
         "getSegmentDescriptor", "setSegmentDescriptor", "getIntinfo", "injectNMI", "injectException",
         "lapicIRQ", "lapicLocalIRQ", "isaAssert", "isaDeassert", "isaPulse", "ioapicAssert",
         "ioapicDeassert", "ioapicPulse", "lapicMSI", "getStats", "getMemoryMap", "getTopology",
-        "rtcGetTime", "rtcSetTime", "rtcRead", "rtcWrite", "gla2gpa",
+        "rtcGetTime", "rtcSetTime", "rtcRead", "rtcWrite", "gla2gpa", "gla2gpaNoFault", "copyIn", "copyOut",
+        "getAll", "getX2APICState", "destroy",
     ]
 }
 
@@ -261,6 +364,12 @@ public enum ControlResponse: Sendable, Hashable {
     case time(seconds: Int64)
     /// A `gla2gpa` result: the guest-physical address, or nil when the walk faulted.
     case translation(gpa: UInt64?)
+    /// Guest memory read by `copyIn`.
+    case bytes([UInt8])
+    /// The guest access faulted: `gla2gpa` (injected) or a guest copy (only reported).
+    case guestFault(ControlGuestFault)
+    /// A vCPU's registers and descriptors.
+    case vcpuState(ControlVCPUState)
     /// The operation failed.
     case error(ControlError)
 
@@ -275,6 +384,7 @@ private enum ControlField: String, CodingKey {
     case vcpu, register, value, name, descriptor, vector, errorCode, restart, pin, irq, ioapicPin
     case address, data, seconds, offset, gla, access, how
     case cpus, info1, info2, stats, memoryMap, topology, gpa, code, message
+    case length, fault, state
 }
 
 extension ControlRequest: Codable {
@@ -283,7 +393,7 @@ extension ControlRequest: Codable {
         try fields.encode(ControlProtocol.version, forKey: .version)
         try fields.encode(kind, forKey: .request)
         switch self {
-        case .getActiveCPUs, .getSuspendedCPUs, .reinit, .getMemoryMap, .getTopology, .rtcGetTime:
+        case .getActiveCPUs, .getSuspendedCPUs, .reinit, .getMemoryMap, .getTopology, .rtcGetTime, .destroy:
             break
         case .suspend(let how):
             try fields.encode(how, forKey: .how)
@@ -301,7 +411,7 @@ extension ControlRequest: Codable {
             try fields.encode(vcpu, forKey: .vcpu)
             try fields.encode(name, forKey: .name)
             try fields.encode(descriptor, forKey: .descriptor)
-        case .getIntinfo(let vcpu), .injectNMI(let vcpu), .getStats(let vcpu):
+        case .getIntinfo(let vcpu), .injectNMI(let vcpu), .getStats(let vcpu), .getAll(let vcpu), .getX2APICState(let vcpu):
             try fields.encode(vcpu, forKey: .vcpu)
         case .injectException(let vcpu, let vector, let errorCode, let restart):
             try fields.encode(vcpu, forKey: .vcpu)
@@ -332,10 +442,18 @@ extension ControlRequest: Codable {
         case .rtcWrite(let offset, let value):
             try fields.encode(offset, forKey: .offset)
             try fields.encode(value, forKey: .value)
-        case .gla2gpa(let vcpu, let gla, let access):
+        case .gla2gpa(let vcpu, let gla, let access), .gla2gpaNoFault(let vcpu, let gla, let access):
             try fields.encode(vcpu, forKey: .vcpu)
             try fields.encode(gla, forKey: .gla)
             try fields.encode(access, forKey: .access)
+        case .copyIn(let vcpu, let gla, let length):
+            try fields.encode(vcpu, forKey: .vcpu)
+            try fields.encode(gla, forKey: .gla)
+            try fields.encode(length, forKey: .length)
+        case .copyOut(let vcpu, let gla, let bytes):
+            try fields.encode(vcpu, forKey: .vcpu)
+            try fields.encode(gla, forKey: .gla)
+            try fields.encode(ControlProtocol.hex(bytes), forKey: .data)
         }
     }
 
@@ -412,9 +530,25 @@ extension ControlRequest: Codable {
         case "rtcWrite": self = .rtcWrite(offset: try int(.offset), value: try number(.value))
         case "gla2gpa":
             self = .gla2gpa(vcpu: try vcpu(), gla: try u64(.gla), access: try fields.decode(ControlAccess.self, forKey: .access))
+        case "gla2gpaNoFault":
+            self = .gla2gpaNoFault(vcpu: try vcpu(), gla: try u64(.gla),
+                                   access: try fields.decode(ControlAccess.self, forKey: .access))
+        case "copyIn": self = .copyIn(vcpu: try vcpu(), gla: try u64(.gla), length: try int(.length))
+        case "copyOut":
+            self = .copyOut(vcpu: try vcpu(), gla: try u64(.gla), bytes: try Self.hexField(.data, in: fields))
+        case "getAll": self = .getAll(vcpu: try vcpu())
+        case "getX2APICState": self = .getX2APICState(vcpu: try vcpu())
+        case "destroy": self = .destroy
         default:
             throw DecodingError.dataCorruptedError(forKey: .request, in: fields, debugDescription: "unknown request '\(kind)'")
         }
+    }
+
+    fileprivate static func hexField(_ key: ControlField, in fields: KeyedDecodingContainer<ControlField>) throws -> [UInt8] {
+        guard let bytes = ControlProtocol.bytes(hex: try fields.decode(String.self, forKey: key)) else {
+            throw DecodingError.dataCorruptedError(forKey: key, in: fields, debugDescription: "expected hexadecimal digits in pairs")
+        }
+        return bytes
     }
 }
 
@@ -453,6 +587,15 @@ extension ControlResponse: Codable {
         case .translation(let gpa):
             try fields.encode("translation", forKey: .result)
             try fields.encodeIfPresent(gpa, forKey: .gpa)
+        case .bytes(let bytes):
+            try fields.encode("bytes", forKey: .result)
+            try fields.encode(ControlProtocol.hex(bytes), forKey: .data)
+        case .guestFault(let fault):
+            try fields.encode("guestFault", forKey: .result)
+            try fields.encode(fault, forKey: .fault)
+        case .vcpuState(let state):
+            try fields.encode("vcpuState", forKey: .result)
+            try fields.encode(state, forKey: .state)
         case .error(let error):
             try fields.encode("error", forKey: .result)
             try fields.encode(error.code, forKey: .code)
@@ -480,6 +623,9 @@ extension ControlResponse: Codable {
         case "topology": self = .topology(try fields.decode(ControlTopology.self, forKey: .topology))
         case "time": self = .time(seconds: try fields.decode(Int64.self, forKey: .seconds))
         case "translation": self = .translation(gpa: try fields.decodeIfPresent(UInt64.self, forKey: .gpa))
+        case "bytes": self = .bytes(try ControlRequest.hexField(.data, in: fields))
+        case "guestFault": self = .guestFault(try fields.decode(ControlGuestFault.self, forKey: .fault))
+        case "vcpuState": self = .vcpuState(try fields.decode(ControlVCPUState.self, forKey: .state))
         case "error":
             self = .error(ControlError(code: try fields.decode(Int32.self, forKey: .code),
                                        message: try fields.decode(String.self, forKey: .message)))

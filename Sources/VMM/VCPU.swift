@@ -11,12 +11,14 @@ public final class VCPU: Sendable {
     public let kvm: KVMVCPU
     /// Host CPU this vCPU's thread is pinned to (bhyve's `-p vcpu:hostcpu`).
     public let hostCPU: Int?
-    private unowned let vm: VirtualMachine
+    unowned let vm: VirtualMachine
     private let thread = Mutex<pthread_t?>(nil)
     /// Wakes the thread from an in-guest HLT that Hyve waits out in user space.
     private let wakeup = DispatchSemaphore(value: 0)
     /// Set by ``probeHalt()``: on its next exit the vCPU reports whether it is halted.
     private let haltProbeRequested = Atomic<Bool>(false)
+    /// Requests from other threads, queued events and counters (VCPU+Requests, VCPU+EventInjection).
+    let control = VCPUControl()
 
     init(id: Int, kvm: KVMVCPU, hostCPU: Int?, vm: VirtualMachine) {
         self.id = id
@@ -35,6 +37,7 @@ public final class VCPU: Sendable {
         try kvm.setEvents(VCPUEvents())
         try kvm.setMPState(.runnable)
         kvm.clearImmediateExit()
+        control.reset()
     }
 
     /// Gets the vCPU out of the guest (or out of a HLT wait) so that it notices a VM-wide request.
@@ -72,6 +75,7 @@ public final class VCPU: Sendable {
     }
 
     private func runLoop() {
+        beginServingRequests()
         KickSignal.unblockOnCurrentThread()
         if let hostCPU {
             let result = ckvm_pin_current_thread(Int32(hostCPU))
@@ -81,6 +85,7 @@ public final class VCPU: Sendable {
         }
         while !vm.isSuspending {
             if id == 0 { offerExtINT() }
+            prepareEntry()
             let exit: VCPUExit
             do {
                 exit = try kvm.run()
@@ -88,12 +93,14 @@ public final class VCPU: Sendable {
                 vm.suspend(.failure("\(error)"))
                 break
             }
+            control.counters.count(exit)
             handle(exit)
         }
         // Let KVM finish a pending IN or MMIO read without entering the guest, so that the
         // registers are complete for re-init or inspection.
         kvm.requestImmediateExit()
         _ = try? kvm.run()
+        endServingRequests()
         vm.vcpuStopped(id)
     }
 
@@ -182,7 +189,13 @@ public final class VCPU: Sendable {
             return
         }
         vm.vcpuHalted(id, interruptsDisabled: interruptsDisabled)
-        while !vm.isSuspending { wakeup.wait() }
+        while !vm.isSuspending {
+            wakeup.wait()
+            if serveRequestsWhileHalted() {
+                vm.vcpuHalted(id, interruptsDisabled: false)
+                return
+            }
+        }
     }
 
     /// The 8259A's output reaches vCPU 0's LINT0 as ExtINT: when it is raised, inject the vector

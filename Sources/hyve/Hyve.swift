@@ -12,7 +12,9 @@ struct HyveCommand: ParsableCommand {
         abstract: "Run a virtual machine on KVM.",
         discussion: """
             Exit status: 0 the guest reset (with --no-reboot), 1 powered off, 2 halted, 3 triple-faulted, \
-            4 error; (v << 1) | 1 when the guest wrote v to isa-debug-exit (port 0xF4).
+            4 error or destroyed (hyvectl --destroy); (v << 1) | 1 when the guest wrote v to isa-debug-exit (port 0xF4). \
+            A named VM (--name NAME or the name variable) serves the control socket NAME.sock in \
+            $XDG_RUNTIME_DIR/hyve (or /run/hyve) that hyvectl --vm=NAME talks to.
             """)
 
     @Option(name: [.customShort("k"), .customLong("config")], help: "A configuration file of KEY=VALUE lines, as bhyve's -k (repeatable; later settings win; options given here win over it).")
@@ -57,7 +59,7 @@ struct HyveCommand: ParsableCommand {
     @Option(name: [.customShort("f"), .customLong("fwcfg-file")], help: "A fw_cfg file for the guest: NAME,string=VALUE or NAME,file=PATH (repeatable).")
     var fwcfgFiles: [String] = []
 
-    @Option(name: .customLong("name"), help: "The VM's name (default hyve).")
+    @Option(name: .customLong("name"), help: "The VM's name (default hyve); a VM named here or with -o name=NAME serves its control socket for hyvectl --vm=NAME.")
     var name: String?
 
     @Option(name: .customLong("program"), help: "A guest program: an ELF executable or a flat binary.")
@@ -147,6 +149,10 @@ struct HyveCommand: ParsableCommand {
             _ = write(STDOUT_FILENO, &byte, 1)
         }, report: printError)
         if verbose { printError(machine.hostProfileSummary) }
+        // A VM named here or in its configuration serves its control socket; the default name does not.
+        let controlName = name ?? (config.name == MachineConfig().name ? nil : config.name)
+        let control = try controlName.map { name throws(HyveError) in try machine.serveControlSocket(name: name) }
+        defer { control?.close() }
         let outcome = try machine.run()
         if case .failure(let message) = outcome.reason {
             printError(message)

@@ -1,22 +1,30 @@
-import ArgumentParser
 import Glibc
 import Hyve
+import HyveControl
 import KVM
 
-/// `hyvectl`: inspects and steers Hyve VMs, as bhyvectl(8) does. VM control arrives with Hyve's
-/// control socket; what it can answer today is what the host's KVM offers.
-struct HyveCtl: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "hyvectl",
-        abstract: "Inspect Hyve virtual machines and the host's KVM.")
-
-    @Flag(name: .customLong("get-host-caps"), help: "Print the host KVM's API version, vCPU limits and the capabilities Hyve uses.")
-    var getHostCaps = false
-
-    func start() throws {
-        guard getHostCaps else {
-            throw HyveError("nothing to do (try --get-host-caps)")
+/// `hyvectl`: inspects and steers running Hyve VMs through their control sockets, as bhyvectl(8)
+/// does through /dev/vmm, and reports what the host's KVM offers. Exit status 0 on success, 1 on
+/// any failure, with one line on standard error.
+enum HyveCtl {
+    static func run(_ arguments: [String]) throws {
+        let options = try HyveCtlOptions.parse(arguments)
+        if options.help {
+            print(HyveCtlOptions.usage)
+            return
         }
+        if options.hostCapabilities { try printHostCapabilities() }
+        if options.list { ControlSocketPath.list().forEach { print($0) } }
+        guard let name = options.vm else {
+            if options.asksVM { throw HyveError("--vm=NAME is required (see --help)") }
+            if !options.hostCapabilities && !options.list { throw HyveError("nothing to do (see --help)") }
+            return
+        }
+        let client = try ControlClient(vm: name)
+        try HyveCtlSession(client: client, options: options).run()
+    }
+
+    static func printHostCapabilities() throws {
         let system = try KVMSystem()
         var lines = [
             "api-version=\(KVMSystem.requiredAPIVersion)",
@@ -36,13 +44,10 @@ struct HyveCtl: ParsableCommand {
 enum Main {
     static func main() {
         do {
-            let command = try HyveCtl.parse(Array(CommandLine.arguments.dropFirst()))
-            try command.start()
+            try HyveCtl.run(Array(CommandLine.arguments.dropFirst()))
         } catch {
-            if HyveCtl.exitCode(for: error) == .success { HyveCtl.exit(withError: error) }
-            let message = (error as? HyveError)?.description ?? (error as? KVMError)?.description ?? HyveCtl.message(for: error)
-            Diagnostic.print(program: "hyvectl", message)
-            exit(4)
+            Diagnostic.print(program: "hyvectl", "\(error)")
+            exit(1)
         }
     }
 }

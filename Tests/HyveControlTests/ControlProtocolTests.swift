@@ -23,6 +23,10 @@ struct ControlProtocolTests {
         .getStats(vcpu: 0), .getMemoryMap, .getTopology,
         .rtcGetTime, .rtcSetTime(seconds: 1_700_000_000), .rtcRead(offset: 0x0E), .rtcWrite(offset: 0x0E, value: 0xA5),
         .gla2gpa(vcpu: 0, gla: 0xFFFF_8000_0000_1000, access: .execute),
+        .gla2gpaNoFault(vcpu: 1, gla: 0x1000, access: .write),
+        .copyIn(vcpu: 0, gla: 0xFFFF_8000_0020_3000, length: 64),
+        .copyOut(vcpu: 0, gla: 0x10_2000, bytes: [0x00, 0x0E, 0xFF, 0xA5]), .copyOut(vcpu: 1, gla: 0, bytes: []),
+        .getAll(vcpu: 1), .getX2APICState(vcpu: 0), .destroy,
     ]
 
     static let responses: [ControlResponse] = [
@@ -35,6 +39,11 @@ struct ControlProtocolTests {
         .topology(ControlTopology(sockets: 1, cores: 2, threads: 1, maxCPUs: 16)),
         .time(seconds: -1), .translation(gpa: 0x1000), .translation(gpa: nil),
         .failure(EBUSY, "an exception is already pending"),
+        .bytes([0, 1, 0x7F, 0x80, 0xFF]), .bytes([]),
+        .guestFault(ControlGuestFault(vector: 14, errorCode: 2, address: 0xFFFF_8000_0040_0000, injected: true)),
+        .guestFault(ControlGuestFault(vector: 13, errorCode: 0, address: nil, injected: false)),
+        .vcpuState(ControlVCPUState(registers: [.rip: 0x10_1124, .cr3: 0x2000, .cs: 0x18],
+                                    descriptors: [.idtr: ControlSegmentDescriptor(base: 0x10_2000, limit: 0xFFF, access: 0)])),
     ]
 
     static func json(_ value: some Encodable) throws -> String {
@@ -85,6 +94,49 @@ struct ControlProtocolTests {
                 == #"{"errorCode":2,"request":"injectException","restart":true,"vcpu":0,"vector":14,"version":1}"#)
         #expect(try Self.json(ControlRequest.setSegmentDescriptor(vcpu: 0, name: .tr, descriptor: .init(base: 1, limit: 2, access: 3)))
                 == #"{"descriptor":{"access":3,"base":1,"limit":2},"name":"tr","request":"setSegmentDescriptor","vcpu":0,"version":1}"#)
+    }
+
+    @Test func newRequestFieldNamesAreStable() throws {
+        #expect(try Self.json(ControlRequest.copyOut(vcpu: 0, gla: 16, bytes: [0x0E, 0xAB]))
+                == #"{"data":"0eab","gla":16,"request":"copyOut","vcpu":0,"version":1}"#)
+        #expect(try Self.json(ControlRequest.copyIn(vcpu: 1, gla: 16, length: 4))
+                == #"{"gla":16,"length":4,"request":"copyIn","vcpu":1,"version":1}"#)
+        #expect(try Self.json(ControlRequest.gla2gpaNoFault(vcpu: 0, gla: 4096, access: .read))
+                == #"{"access":"read","gla":4096,"request":"gla2gpaNoFault","vcpu":0,"version":1}"#)
+        #expect(try Self.json(ControlRequest.destroy) == #"{"request":"destroy","version":1}"#)
+        #expect(try Self.json(ControlRequest.getAll(vcpu: 2)) == #"{"request":"getAll","vcpu":2,"version":1}"#)
+    }
+
+    @Test func newResponseFieldNamesAreStable() throws {
+        #expect(try Self.json(ControlResponse.bytes([0xDE, 0xAD])) == #"{"data":"dead","result":"bytes","version":1}"#)
+        #expect(try Self.json(ControlResponse.guestFault(.init(vector: 14, errorCode: 2, address: 8, injected: true)))
+                == #"{"fault":{"address":8,"errorCode":2,"injected":true,"vector":14},"result":"guestFault","version":1}"#)
+        #expect(try Self.json(ControlResponse.vcpuState(.init(registers: [.rip: 1], descriptors: [:])))
+                == #"{"result":"vcpuState","state":{"descriptors":{},"registers":{"rip":1}},"version":1}"#)
+    }
+
+    @Test func vcpuStateIsReadByRegisterAndDescriptorName() {
+        let descriptor = ControlSegmentDescriptor(base: 1, limit: 2, access: 3)
+        let state = ControlVCPUState(registers: [.rflags: 0x46], descriptors: [.tr: descriptor])
+        #expect(state[.rflags] == 0x46)
+        #expect(state[.rax] == nil)
+        #expect(state[descriptor: .tr] == descriptor)
+        #expect(state[descriptor: .gdtr] == nil)
+    }
+
+    @Test func hexRoundTripsEveryByteValueAndAcceptsUpperCase() {
+        let all = (0...255).map(UInt8.init)
+        #expect(ControlProtocol.bytes(hex: ControlProtocol.hex(all)) == all)
+        #expect(ControlProtocol.hex([0x0A, 0xB0]) == "0ab0")
+        #expect(ControlProtocol.bytes(hex: "0AB0") == [0x0A, 0xB0])
+        #expect(ControlProtocol.bytes(hex: "") == [])
+    }
+
+    @Test func hexWithAnOddDigitCountOrAForeignCharacterIsRefused() {
+        for text in ["0", "abc", "0g", "zz", " 0a", "0x0a"] {
+            #expect(ControlProtocol.bytes(hex: text) == nil, "\(text)")
+        }
+        Self.expectRejected(#"{"version":1,"request":"copyOut","vcpu":0,"gla":0,"data":"0g"}"#, code: EINVAL, saying: "'data'")
     }
 
     @Test func responseFieldNamesAreStable() throws {

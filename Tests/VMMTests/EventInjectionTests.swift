@@ -379,6 +379,32 @@ extension PendingEvents {
         }
     }
 
+    /// Each kind of event being delivered (the classes, #DF, and the benign interrupt types) meets
+    /// an exception of each class.
+    @Test func everyPairOfClassesFollowsTheSDMAndBhyve() throws {
+        enum Outcome { case second, doubleFault, tripleFault }
+        let raised: [(vector: UInt8, errorCode: UInt32?)] = [(6, nil), (13, 0x10), (14, 0x2)]
+        let table: [(String, InterruptionInfo, [Outcome])] = [
+            ("benign exception", exception(6), [.second, .second, .second]),
+            ("contributory", exception(13, errorCode: 0), [.second, .doubleFault, .second]),
+            ("page fault", exception(14, errorCode: 2), [.second, .doubleFault, .doubleFault]),
+            ("double fault", .doubleFault, [.tripleFault, .tripleFault, .tripleFault]),
+            ("external interrupt", externalInterrupt(0x30), [.second, .second, .second]),
+            ("NMI", .nmi, [.second, .second, .second]),
+            ("software interrupt", InterruptionInfo(type: .softwareInterrupt, vector: 0x80)!, [.second, .second, .second]),
+        ]
+        for (name, first, outcomes) in table {
+            for ((vector, errorCode), outcome) in zip(raised, outcomes) {
+                let expected: PendingEvents.EntryDecision = switch outcome {
+                case .second: .inject(exception(vector, errorCode: errorCode))
+                case .doubleFault: .inject(.doubleFault)
+                case .tripleFault: .tripleFault
+                }
+                #expect(try merge(first, vector, errorCode: errorCode) == expected, "\(name) then vector \(vector)")
+            }
+        }
+    }
+
     @Test func contributoryAfterContributoryIsDoubleFaultWithErrorCodeZero() throws {
         let decision = try merge(exception(13, errorCode: 0x33), 11, errorCode: 0x44)
         #expect(decision == .inject(.doubleFault))

@@ -48,6 +48,7 @@ static const unsigned long CKVM_SIGNAL_MSI = KVM_SIGNAL_MSI;
 static const unsigned long CKVM_SET_GSI_ROUTING = KVM_SET_GSI_ROUTING;
 static const unsigned long CKVM_GET_DEBUGREGS = KVM_GET_DEBUGREGS;
 static const unsigned long CKVM_SET_DEBUGREGS = KVM_SET_DEBUGREGS;
+static const unsigned long CKVM_GET_LAPIC = KVM_GET_LAPIC;
 
 /* ioctl(2) is variadic; Swift calls these fixed-arity forms instead. */
 static inline int ckvm_ioctl_ptr(int fd, unsigned long request, void *arg) {
