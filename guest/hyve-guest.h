@@ -159,11 +159,13 @@ static inline void put_dec(uint64_t v, unsigned width)
  * idt_init() builds a 256-entry IDT of 64-bit interrupt gates (IF is clear
  * inside a handler) and loads IDTR.  Vectors 32-255 call irq_handler(),
  * which the program defines, and return with iretq; exceptions 0-31 print
- * "exception 0xVV error 0x... rip 0x..." and exit with 0x01.  The entry
+ * "exception 0xVV error 0x... rip 0x..." and exit with 0x01, except the
+ * NMI when the program defines nmi_handler(): then that runs.  The entry
  * code saves the caller-saved registers only, so handlers are plain C.
  */
 void idt_init(void);
 void irq_handler(uint64_t vector);
+void nmi_handler(void);
 
 static inline void sti(void)
 {

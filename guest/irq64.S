@@ -18,7 +18,10 @@
  *
  * Vectors 0-31 are exceptions: they print
  *     exception 0xVV error 0x<16 digits> rip 0x<16 digits>
- * and exit with 0x01.  External interrupts must therefore use 32-255.
+ * and exit with 0x01.  External interrupts must therefore use 32-255.  The
+ * NMI (vector 2) is an exception too, unless the program defines
+ *     void nmi_handler(void);
+ * which it then calls instead, returning with iretq.
  */
 #include "guest64.h"
 
@@ -28,6 +31,7 @@
 
     .code64
     .text
+    .weak   nmi_handler
 
     .balign STUB_SIZE
 irq_stubs:
@@ -56,9 +60,17 @@ irq_common:
     push    %r11
     cld                             /* the ABI wants DF clear at calls */
     mov     72(%rsp), %rdi          /* vector */
-    cmp     $32, %rdi
+    cmp     $2, %rdi
+    jne     1f
+    movabs  $nmi_handler, %rax      /* 0 when the program has none */
+    test    %rax, %rax
+    jz      exception
+    call    *%rax
+    jmp     2f
+1:  cmp     $32, %rdi
     jb      exception
     call    irq_handler
+2:
     pop     %r11
     pop     %r10
     pop     %r9

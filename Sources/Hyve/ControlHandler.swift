@@ -208,10 +208,18 @@ public final class ControlHandler: Sendable {
     /// APIC, as bhyve's `vlapic_trigger_lvt`: nothing while masked, fixed delivery as an
     /// interrupt at the entry's vector, NMI delivery with `KVM_NMI`. With the APIC disabled,
     /// LINT1 is the processor's NMI pin. KVM's local APIC offers no way to raise SMI, INIT or
-    /// ExtINT from outside, nor LINT0's ExtINT with the APIC disabled: those are `ENOSYS`.
+    /// ExtINT from outside, nor LINT0's ExtINT with the APIC disabled: those are `ENOSYS`. With
+    /// `--lapic user` Hyve's local APICs raise the entry themselves.
     private func fireLocalInterrupt(pin: Int, target: ControlCPUTarget) throws {
-        guard Self.lvtNames.indices.contains(pin) else {
+        guard Self.lvtNames.indices.contains(pin), let entry = LocalInterrupt(bhyvePin: pin) else {
             throw ControlError(code: EINVAL, message: "LVT pin \(pin) does not exist (0-6: \(Self.lvtNames.joined(separator: ", ")))")
+        }
+        if let localAPICs = vm.localAPICs {
+            switch target {
+            case .vcpu(let id): localAPICs.trigger(entry, vcpus: CPUSet([try vcpu(id).id]))
+            case .all: localAPICs.trigger(entry)
+            }
+            return
         }
         let vcpus: [VCPU]
         switch target {

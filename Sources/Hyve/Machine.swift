@@ -32,7 +32,8 @@ public final class Machine: Sendable {
         self.config = config
         vm = try VirtualMachine(system: system, configuration: .init(
             cpus: config.cpus, memorySize: config.memorySize, wired: config.wired,
-            strictIO: config.strictIO, pinning: config.pinning, rtcTime: Self.rtcStartTime(localTime: config.rtcLocalTime), cpuid: config.cpuid))
+            strictIO: config.strictIO, pinning: config.pinning, rtcTime: Self.rtcStartTime(localTime: config.rtcLocalTime), cpuid: config.cpuid,
+            localAPIC: config.localAPIC, x2APIC: config.x2APIC))
         let vm = vm
         try PCTestDev(lines: vm.interrupts, onExit: { [weak vm] value in vm?.suspend(.debugExit(value)) }).attach(to: vm)
         try ResetControl(onReset: { [weak vm] in vm?.suspend(.reset) }).attach(to: vm)
@@ -120,9 +121,8 @@ public final class Machine: Sendable {
                 try vcpu.kvm.setSpecialRegisters(special)
                 try vcpu.kvm.setRegisters(registers)
             } else {
-                // An application processor of a kernel waits for INIT/SIPI from the BSP, which
-                // KVM's local APIC handles.
-                try vcpu.kvm.setMPState(.uninitialized)
+                // An application processor of a kernel waits for INIT/SIPI from the BSP.
+                try vcpu.waitForStartup()
             }
         }
     }

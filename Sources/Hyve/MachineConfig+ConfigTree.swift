@@ -8,14 +8,15 @@ extension MachineConfig {
     /// - `name`; `cpus`, `sockets`, `cores`, `threads` (as bhyve: `sockets` defaults to `cpus`, and
     ///   `cpus`, when given, must equal their product; a given topology also goes to CPUID);
     /// - `memory.size`, `memory.wired`; `vcpu.N.cpuset` (one host CPU per vCPU);
-    /// - `x86.strictio`, `rtc.use_localtime` (absent means UTC, Hyve's default; bhyve's is local
+    /// - `x86.strictio`, `x86.x2apic` (as `-x`), `rtc.use_localtime` (absent means UTC, Hyve's default; bhyve's is local
     ///   time); `x86.vmexit_on_hlt` and `destroy_on_poweroff` are checked and ignored: KVM gives
     ///   the host CPU back while a vCPU halts anyway, and the VM always ends with `hyve`;
     /// - `lpc.comN.path` (what `-l comN,` takes: `stdio`, `file=PATH`, `socket=PATH`), `lpc.fwcfg`
     ///   (`qemu`, or `none`/`bhyve` for nothing);
     /// - `pci.B.S.F.device` and the function's options below it (`pci.0.31.0.pcireg.vendor`), as `-s`;
     /// - Hyve's own: `hyve.program`, `hyve.mode`, `hyve.load_address`, `hyve.kernel`, `hyve.initrd`,
-    ///   `hyve.append`, `hyve.cpuid` (`--cpuid` directives separated by spaces), `hyve.no_reboot`,
+    ///   `hyve.append`, `hyve.cpuid` (`--cpuid` directives separated by spaces), `hyve.lapic`
+    ///   (`kernel` or `user`, as `--lapic`), `hyve.no_reboot`,
     ///   `hyve.host_workarounds`, `hyve.boot_timer`, and `hyve.fwcfg.LABEL` (what `-f` takes;
     ///   applied in order of LABEL).
     ///
@@ -31,6 +32,11 @@ extension MachineConfig {
         wired = try reader.bool("memory.wired") ?? wired
         pinning = try reader.pinning()
         strictIO = try reader.bool("x86.strictio") ?? strictIO
+        x2APIC = try reader.bool("x86.x2apic") ?? x2APIC
+        localAPIC = try reader.parsed("hyve.lapic") { (text: String) throws(HyveError) -> LocalAPICMode in
+            guard let mode = LocalAPICMode(rawValue: text) else { throw HyveError("expected kernel or user, not '\(text)'") }
+            return mode
+        } ?? localAPIC
         _ = try reader.bool("x86.vmexit_on_hlt")
         _ = try reader.bool("destroy_on_poweroff")
         rtcLocalTime = try reader.bool("rtc.use_localtime") ?? rtcLocalTime

@@ -19,6 +19,10 @@ public struct MachineConfig: Sendable {
     public var noReboot = false
     /// What CPUID tells the guest (`--cpuid`).
     public var cpuid = CPUIDPolicy()
+    /// Whose local APICs the VM has (`--lapic`): KVM's, or Hyve's own.
+    public var localAPIC = LocalAPICMode.kernel
+    /// Start the local APICs in x2APIC mode (`-x`).
+    public var x2APIC = false
     /// The RTC keeps local time instead of UTC (bhyve keeps UTC with `-u`; Hyve's default is UTC).
     public var rtcLocalTime = false
     /// The 16550 UARTs on the LPC bridge (`-l comN,…`).

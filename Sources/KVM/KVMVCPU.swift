@@ -46,6 +46,13 @@ public final class KVMVCPU: @unchecked Sendable {
     /// RFLAGS.IF as of the last exit.
     public var interruptFlag: Bool { runArea.pointee.if_flag != 0 }
 
+    /// CR8 without an in-kernel local APIC: KVM reports the guest's value after each exit and
+    /// loads the value found here on each entry, so user space keeps it equal to its TPR.
+    public var cr8: UInt64 {
+        get { runArea.pointee.cr8 }
+        set { runArea.pointee.cr8 = newValue }
+    }
+
     /// Enters the guest until it exits to user space.
     public func run() throws(KVMError) -> VCPUExit {
         if ckvm_ioctl_val(fd.raw, CKVM_RUN, 0) < 0 {
@@ -80,6 +87,13 @@ public final class KVMVCPU: @unchecked Sendable {
             return .interrupted
         case KVM_EXIT_IRQ_WINDOW_OPEN:
             return .interruptWindowOpen
+        case KVM_EXIT_X86_RDMSR, KVM_EXIT_X86_WRMSR:
+            let msr = ckvm_run_msr(runArea)!
+            msr.pointee.error = 0
+            return .msr(MSRAccess(isWrite: runArea.pointee.exit_reason == UInt32(KVM_EXIT_X86_WRMSR),
+                                  index: msr.pointee.index, run: runArea))
+        case KVM_EXIT_SET_TPR:
+            return .tprLowered
         case KVM_EXIT_IOAPIC_EOI:
             return .ioapicEOI(vector: runArea.pointee.eoi.vector)
         case KVM_EXIT_SYSTEM_EVENT:

@@ -28,6 +28,40 @@ extension KVMVM {
         _ = try syscallRetrying("KVM_ENABLE_CAP(KVM_CAP_SPLIT_IRQCHIP)") { ckvm_ioctl_ptr(fd.raw, CKVM_ENABLE_CAP, &cap) }
     }
 
+    /// Sends the guest's RDMSR and WRMSR of MSRs KVM does not implement, or refuses, or is told
+    /// to leave alone (``denyMSRs(_:)``) to user space as `KVM_EXIT_X86_RDMSR`/`WRMSR`
+    /// (`KVM_CAP_X86_USER_SPACE_MSR`). Without an in-kernel local APIC that is every x2APIC MSR.
+    public func enableUserSpaceMSRs() throws(KVMError) {
+        var cap = kvm_enable_cap()
+        cap.cap = UInt32(KVM_CAP_X86_USER_SPACE_MSR)
+        cap.args.0 = UInt64(KVM_MSR_EXIT_REASON_INVAL | KVM_MSR_EXIT_REASON_UNKNOWN | KVM_MSR_EXIT_REASON_FILTER)
+        _ = try syscallRetrying("KVM_ENABLE_CAP(KVM_CAP_X86_USER_SPACE_MSR)") { ckvm_ioctl_ptr(fd.raw, CKVM_ENABLE_CAP, &cap) }
+    }
+
+    /// Keeps KVM from handling the guest's reads and writes of `msrs` (`KVM_X86_SET_MSR_FILTER`),
+    /// so that they reach user space; every other MSR stays KVM's. Replaces any earlier filter.
+    public func denyMSRs(_ msrs: [UInt32]) throws(KVMError) {
+        var filter = kvm_msr_filter()
+        filter.flags = UInt32(KVM_MSR_FILTER_DEFAULT_ALLOW)
+        guard msrs.count <= Int(KVM_MSR_FILTER_MAX_RANGES) else {
+            throw KVMError("KVM_X86_SET_MSR_FILTER", errno: E2BIG, detail: "\(msrs.count) MSRs is more than one filter holds")
+        }
+        // One range per MSR, each a one-bit bitmap whose clear bit denies it.
+        let bitmaps = UnsafeMutablePointer<UInt8>.allocate(capacity: max(msrs.count, 1))
+        bitmaps.initialize(repeating: 0, count: max(msrs.count, 1))
+        defer { bitmaps.deallocate() }
+        withUnsafeMutableBytes(of: &filter.ranges) { raw in
+            let ranges = raw.bindMemory(to: kvm_msr_filter_range.self)
+            for (i, msr) in msrs.enumerated() {
+                ranges[i].flags = UInt32(KVM_MSR_FILTER_READ | KVM_MSR_FILTER_WRITE)
+                ranges[i].nmsrs = 1
+                ranges[i].base = msr
+                ranges[i].bitmap = bitmaps + i
+            }
+        }
+        _ = try syscallRetrying("KVM_X86_SET_MSR_FILTER") { ckvm_ioctl_ptr(fd.raw, CKVM_X86_SET_MSR_FILTER, &filter) }
+    }
+
     /// Delivers a message-signalled interrupt to the in-kernel local APICs. Returns false when the
     /// guest had the interrupt blocked (no APIC accepted it).
     @discardableResult

@@ -13,6 +13,11 @@ public enum VCPUExit {
     /// A signal or `immediate_exit` stopped the entry; nothing ran, nothing to complete.
     case interrupted
     case interruptWindowOpen
+    /// RDMSR or WRMSR of an MSR KVM hands to user space (`KVM_CAP_X86_USER_SPACE_MSR`).
+    case msr(MSRAccess)
+    /// A MOV to CR8 lowered the task priority (only without an in-kernel local APIC); the new
+    /// value is in ``KVMVCPU/cr8``.
+    case tprLowered
     case ioapicEOI(vector: UInt8)
     case systemEvent(type: UInt32)
     /// KVM failed inside the kernel, typically an instruction its emulator does not implement.
@@ -77,6 +82,27 @@ public struct MMIOAccess {
     /// Completes a read with `value`, truncated to the access size.
     public func complete(with value: UInt64) {
         for i in 0..<data.count { data[i] = UInt8(truncatingIfNeeded: value >> (8 * UInt64(i))) }
+    }
+}
+
+/// A guest RDMSR or WRMSR that KVM left to user space. A read is completed with ``complete(with:)``;
+/// ``fail()`` makes the instruction raise #GP instead.
+public struct MSRAccess {
+    public let isWrite: Bool
+    public let index: UInt32
+    let run: UnsafeMutablePointer<kvm_run>
+
+    /// The value a WRMSR writes.
+    public var value: UInt64 { ckvm_run_msr(run)!.pointee.data }
+
+    /// Completes a RDMSR with `value`.
+    public func complete(with value: UInt64) {
+        ckvm_run_msr(run)!.pointee.data = value
+    }
+
+    /// Makes the RDMSR or WRMSR raise #GP.
+    public func fail() {
+        ckvm_run_msr(run)!.pointee.error = 1
     }
 }
 

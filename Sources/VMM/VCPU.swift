@@ -11,26 +11,31 @@ public final class VCPU: Sendable {
     public let kvm: KVMVCPU
     /// Host CPU this vCPU's thread is pinned to (bhyve's `-p vcpu:hostcpu`).
     public let hostCPU: Int?
+    /// The vCPU's local APIC with `--lapic user`; nil when KVM's is in use.
+    public let apic: LocalAPIC?
     unowned let vm: VirtualMachine
     private let thread = Mutex<pthread_t?>(nil)
     /// Wakes the thread from an in-guest HLT that Hyve waits out in user space.
-    private let wakeup = DispatchSemaphore(value: 0)
+    let wakeup = DispatchSemaphore(value: 0)
     /// Set by ``probeHalt()``: on its next exit the vCPU reports whether it is halted.
     private let haltProbeRequested = Atomic<Bool>(false)
     /// Requests from other threads, queued events and counters (VCPU+Requests, VCPU+EventInjection).
     let control = VCPUControl()
 
-    init(id: Int, kvm: KVMVCPU, hostCPU: Int?, vm: VirtualMachine) {
+    init(id: Int, kvm: KVMVCPU, hostCPU: Int?, apic: LocalAPIC?, vm: VirtualMachine) {
         self.id = id
         self.kvm = kvm
         self.hostCPU = hostCPU
+        self.apic = apic
         self.vm = vm
     }
 
     /// Puts the vCPU in bhyve's architectural reset state (`vcpu_reset`).
     func reset() throws(KVMError) {
         let current = try kvm.specialRegisters()
-        try kvm.setSpecialRegisters(ResetState.specialRegisters(keeping: current))
+        var special = ResetState.specialRegisters(keeping: current)
+        if vm.configuration.x2APIC && apic == nil { special.apicBase = x2APICBase }
+        try kvm.setSpecialRegisters(special)
         try kvm.setRegisters(ResetState.registers)
         try kvm.setFPU(.reset)
         try kvm.setDebugRegisters(ResetState.debugRegisters)
@@ -44,6 +49,14 @@ public final class VCPU: Sendable {
     func kick() {
         leaveGuest()
         wakeup.signal()
+    }
+
+    /// Tells the vCPU that its local APIC has something new: it leaves the guest (or a wait in
+    /// user space) to look. Nothing to do when the vCPU itself caused it, since it looks before
+    /// every entry.
+    func notify() {
+        let own = thread.withLock { handle in handle.map { pthread_equal($0, pthread_self()) != 0 } ?? false }
+        if !own { kick() }
     }
 
     /// Makes `KVM_RUN` return now (signal) or on its next call (`immediate_exit`).
@@ -84,8 +97,12 @@ public final class VCPU: Sendable {
             }
         }
         while !vm.isSuspending {
-            if id == 0 { offerExtINT() }
             prepareEntry()
+            if let apic {
+                guard prepareUserAPICEntry(apic) else { continue }
+            } else if id == 0 {
+                offerExtINT()
+            }
             let exit: VCPUExit
             do {
                 exit = try kvm.run()
@@ -94,6 +111,7 @@ public final class VCPU: Sendable {
                 break
             }
             control.counters.count(exit)
+            apic?.setCR8(kvm.cr8)
             handle(exit)
         }
         // Let KVM finish a pending IN or MMIO read without entering the guest, so that the
@@ -110,9 +128,14 @@ public final class VCPU: Sendable {
         case .io(let io):
             handlePortIO(io)
         case .mmio(let access):
+            if let apic, handleAPICAccess(access, apic) { break }
             handleMMIO(access)
+        case .msr(let access):
+            handleMSR(access)
+        case .tprLowered:
+            break
         case .halt:
-            handleHalt()
+            if let apic { haltInUserSpace(apic) } else { handleHalt() }
         case .shutdown:
             vm.suspend(.tripleFault)
         case .interrupted:
@@ -231,7 +254,7 @@ public final class VCPU: Sendable {
         }
     }
 
-    private func fail(_ message: String) {
+    func fail(_ message: String) {
         let rip = (try? kvm.registers().rip).map { " at RIP 0x\(String($0, radix: 16))" } ?? ""
         vm.suspend(.failure("vCPU \(id): \(message)\(rip)"))
     }

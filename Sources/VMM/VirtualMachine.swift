@@ -27,11 +27,17 @@ public final class VirtualMachine: Sendable {
         public var rtcTime: Int64
         /// What CPUID tells the guest.
         public var cpuid: CPUIDPolicy
+        /// Whose local APICs the VM has (`--lapic`).
+        public var localAPIC: LocalAPICMode
+        /// Start every local APIC in x2APIC mode (bhyve's `-x`).
+        public var x2APIC: Bool
 
         public init(cpus: Int = 1, memorySize: UInt64 = 256 << 20, wired: Bool = false,
                     strictIO: Bool = false, pinning: [Int: Int] = [:], rtcTime: Int64 = Int64(time(nil)),
-                    cpuid: CPUIDPolicy = CPUIDPolicy()) {
+                    cpuid: CPUIDPolicy = CPUIDPolicy(), localAPIC: LocalAPICMode = .kernel, x2APIC: Bool = false) {
             self.cpuid = cpuid
+            self.localAPIC = localAPIC
+            self.x2APIC = x2APIC
             self.cpus = cpus
             self.memorySize = memorySize
             self.wired = wired
@@ -62,8 +68,10 @@ public final class VirtualMachine: Sendable {
     /// The event-loop thread that serves timers and back ends.
     public let eventLoop: EventLoop
     public let clock: any Clock
-    /// The 8259A pair, the I/O APIC and MSI delivery into KVM's local APICs.
+    /// The 8259A pair, the I/O APIC and MSI delivery into the local APICs.
     public let interrupts: InterruptRouter
+    /// Hyve's local APICs with `--lapic user`; nil with KVM's.
+    public let localAPICs: LocalAPICBus?
     public let pit: PIT
     public let hpet: HPET
     public let rtc: RTC
@@ -103,17 +111,41 @@ public final class VirtualMachine: Sendable {
         } catch {
             throw ConfigurationError("\(error)")
         }
+        if configuration.x2APIC {
+            guard configuration.cpuid.x2APIC && !configuration.cpuid.hiddenFeatures.contains(.x2apic) else {
+                throw ConfigurationError("x2APIC mode (-x) needs x2APIC in CPUID (drop x2apic=off and -x2apic)")
+            }
+        }
+        if configuration.localAPIC == .user {
+            let needKernelAPIC = configuration.cpuid.paravirtFeatures.intersection(Self.kernelAPICParavirtFeatures)
+            guard needKernelAPIC.isEmpty else {
+                let names = needKernelAPIC.map(\.rawValue).sorted().joined(separator: ", ")
+                throw ConfigurationError("--lapic user cannot offer \(names): they need KVM's local APIC")
+            }
+        }
         guard KickSignal.install() else { throw KVMError("sigaction", errno: errno) }
         self.configuration = configuration
         kvm = try system.createVM()
-        try kvm.enableSplitIRQChip(ioapicPins: InterruptRouter.ioapicPinCount)
+        switch configuration.localAPIC {
+        case .kernel:
+            try kvm.enableSplitIRQChip(ioapicPins: InterruptRouter.ioapicPinCount)
+        case .user:
+            // No irqchip at all: HLT, the xAPIC page and the x2APIC MSRs come to user space, and
+            // IA32_APIC_BASE too once KVM is told to keep its hands off it.
+            try kvm.enableUserSpaceMSRs()
+            try kvm.denyMSRs([LocalAPICRegisters.Base.msr])
+        }
         memory = try GuestMemory(size: configuration.memorySize, wired: configuration.wired)
         eventLoop = try EventLoop()
         let clock = EventLoopClock(loop: eventLoop)
         self.clock = clock
         let bsp = VCPUDoorbell()
         extInt = bsp
-        let interrupts = InterruptRouter(kvm: kvm, extIntChanged: { asserted in bsp.extIntChanged(asserted) })
+        let localAPICs = configuration.localAPIC == .user
+            ? LocalAPICBus(count: configuration.cpus, x2APIC: configuration.x2APIC, clock: clock) : nil
+        self.localAPICs = localAPICs
+        let interrupts = InterruptRouter(delivery: localAPICs ?? KVMInterruptDelivery(kvm: kvm),
+                                         extIntChanged: { asserted in bsp.extIntChanged(asserted) })
         self.interrupts = interrupts
         pit = PIT(clock: clock, lines: interrupts)
         hpet = HPET(clock: clock, lines: interrupts)
@@ -132,9 +164,12 @@ public final class VirtualMachine: Sendable {
         for id in 0..<configuration.cpus {
             let handle = try kvm.createVCPU(id: id)
             try handle.setCPUID(configuration.cpuid.entries(for: id, cpus: configuration.cpus, supported: cpuid))
-            vcpus.append(VCPU(id: id, kvm: handle, hostCPU: configuration.pinning[id], vm: self))
+            vcpus.append(VCPU(id: id, kvm: handle, hostCPU: configuration.pinning[id], apic: localAPICs?.apics[id], vm: self))
         }
         self.vcpus = vcpus
+        let ioapic = interrupts.ioapic
+        localAPICs?.connect(wake: { [weak self] id, urgent in self?.wake(id, urgent: urgent) },
+                            levelEOI: { [weak ioapic] vector in ioapic?.endOfInterrupt(vector: vector) })
         bsp.target.withLock { $0 = vcpus[0] }
         for vcpu in vcpus { try vcpu.reset() }
         state.withLock { $0.active = CPUSet(0..<configuration.cpus) }
@@ -160,6 +195,19 @@ public final class VirtualMachine: Sendable {
         try ports.register(pmTimer, ports: PMTimer.port, count: 4, label: "ACPI PM timer")
         let devices: [@Sendable () -> Void] = [atpic.reset, interrupts.ioapic.reset, pit.reset, hpet.reset, rtc.reset]
         for reset in devices { onReinitialize(reset) }
+        if let localAPICs { onReinitialize(localAPICs.reset) }
+    }
+
+    /// KVM paravirtual features that only work with KVM's local APIC.
+    static let kernelAPICParavirtFeatures: Set<KVMParavirtFeature> = [.pvEOI, .pvSendIPI, .pvUnhalt]
+
+    /// A local APIC has news for vCPU `id`. NMI, INIT and start-up IPIs wake even a vCPU halted
+    /// with interrupts disabled, so it leaves the halted set at once: the all-halted check must not
+    /// see it halted while it is about to run.
+    private func wake(_ id: Int, urgent: Bool) {
+        guard vcpus.indices.contains(id) else { return }
+        if urgent { state.withLock { $0.halted.remove(id) } }
+        vcpus[id].notify()
     }
 
     // MARK: CPU sets
@@ -234,11 +282,12 @@ public final class VirtualMachine: Sendable {
             return state.active
         }
         defer { state.withLock { $0.running = false } }
-        let probe = clock.makeTimer { [weak self] in self?.probeHalts() }
+        // Hyve's own local APICs see every HLT; KVM's keep it in the kernel, so the vCPUs are asked.
+        let probe = configuration.localAPIC == .kernel ? clock.makeTimer { [weak self] in self?.probeHalts() } : nil
         haltProbe.withLock { $0 = probe }
-        probe.arm(at: clock.now + Self.haltProbeInterval)
+        probe?.arm(at: clock.now + Self.haltProbeInterval)
         defer {
-            probe.cancel()
+            probe?.cancel()
             haltProbe.withLock { $0 = nil }
         }
         var started: [VCPU] = []

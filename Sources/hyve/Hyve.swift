@@ -38,6 +38,12 @@ struct HyveCommand: ParsableCommand {
     @Option(name: .customLong("cpuid"), help: "CPUID policy directives: -FEATURE, hide=A,B, show=A,B, x2apic=on|off, topology=sockets=S,cores=C,threads=T, pv=A,B|none (repeatable).")
     var cpuid: [String] = []
 
+    @Option(name: .customLong("lapic"), help: "Local APICs: kernel (KVM's) or user (Hyve's own) (default kernel).")
+    var lapic: LocalAPICMode?
+
+    @Flag(name: [.customShort("x"), .customLong("x2apic")], help: "Start the local APICs in x2APIC mode.")
+    var x2apic = false
+
     @Option(name: [.customShort("l"), .customLong("lpc")], help: "An LPC device: com1..com4 with stdio, file=PATH or socket=PATH (repeatable).")
     var lpc: [String] = []
 
@@ -116,6 +122,8 @@ struct HyveCommand: ParsableCommand {
         }
         config.fwCfg = fwcfg ?? config.fwCfg
         config.fwCfgFiles = try FwCfgFileSpec.parse(fwcfgFiles, over: config.fwCfgFiles)
+        if let lapic { config.localAPIC = lapic }
+        config.x2APIC = config.x2APIC || x2apic
         switch (program, kernel) {
         case (let program?, nil):
             config.kernel = nil
@@ -163,6 +171,7 @@ struct HyveCommand: ParsableCommand {
 
 extension CPUMode: ExpressibleByArgument {}
 extension FwCfgMode: ExpressibleByArgument {}
+extension LocalAPICMode: ExpressibleByArgument {}
 
 func parseAddress(_ text: String) throws(HyveError) -> UInt64 {
     let lower = text.lowercased()

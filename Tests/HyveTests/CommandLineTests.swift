@@ -81,6 +81,10 @@ struct CommandLineTests {
         (["--cpuid", "hide=avx9", "--program", "/dev/null"], "hyve: --cpuid: unknown CPU feature 'avx9'"),
         (["--cpuid", "topology=sockets=1,cores=1", "-c", "2", "--program", "/dev/null"],
          "hyve: --cpuid: topology 1x1x1 holds 1 CPUs, fewer than the 2 vCPUs"),
+        (["--lapic", "virtual", "--program", "/dev/null"], "hyve: The value 'virtual' is invalid for '--lapic <lapic>'"),
+        (["-x", "--cpuid", "x2apic=off", "--program", "/dev/null"], "hyve: x2APIC mode (-x) needs x2APIC in CPUID"),
+        (["--lapic", "user", "--cpuid", "pv=pv-eoi,steal-time", "--program", "/dev/null"],
+         "hyve: --lapic user cannot offer pv-eoi: they need KVM's local APIC"),
     ]
 
     @Test(arguments: badInputs)

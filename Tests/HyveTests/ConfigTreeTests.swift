@@ -184,6 +184,16 @@ import VMM
     func badVariablesAreRefusedByName(contents: String, message: String) {
         #expect(throws: HyveError(message)) { try config(contents) }
     }
+
+    @Test func localAPICVariablesChooseWhoseAPICsAndX2APICMode() throws {
+        let user = try config("hyve.lapic=user\nx86.x2apic=yes")
+        #expect(user.localAPIC == .user && user.x2APIC)
+        let defaults = try config("")
+        #expect(defaults.localAPIC == .kernel && !defaults.x2APIC)
+        #expect(throws: HyveError("hyve.lapic (vm.conf line 1): expected kernel or user, not 'both'")) {
+            try config("hyve.lapic=both")
+        }
+    }
 }
 
 @Suite struct CommandLineMergeTests {

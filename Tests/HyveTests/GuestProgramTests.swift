@@ -58,17 +58,18 @@ struct GuestProgramTests {
         #expect(run.vm.activeCPUs.isEmpty)
     }
 
-    @Test(arguments: [1, 2, 4])
-    func everyVCPUHaltedWithInterruptsDisabledEndsWithReasonHalt(cpus: Int) throws {
-        let run = try GuestRunner.run("halt.bin", cpus: cpus)
+    @Test(arguments: [1, 2, 4], LocalAPICMode.allCases)
+    func everyVCPUHaltedWithInterruptsDisabledEndsWithReasonHalt(cpus: Int, lapic: LocalAPICMode) throws {
+        let run = try GuestRunner.run("halt.bin", cpus: cpus, lapic: lapic)
         #expect(run.output == "halting\n")
         #expect(run.outcome.reason == .halt)
         #expect(run.outcome.exitStatus == 2)
         #expect(run.vm.suspendedCPUs == CPUSet(0..<cpus))
     }
 
-    @Test func resetThroughPortCF9RebootsInPlaceAndRunsFromTheEntryAgain() throws {
-        let run = try GuestRunner.run("reset.bin", cpus: 2)
+    @Test(arguments: LocalAPICMode.allCases)
+    func resetThroughPortCF9RebootsInPlaceAndRunsFromTheEntryAgain(lapic: LocalAPICMode) throws {
+        let run = try GuestRunner.run("reset.bin", cpus: 2, lapic: lapic)
         #expect(run.output == "boot\nboot\n")
         #expect(run.outcome.reboots == 1)
         #expect(run.outcome.reason == .debugExit(0x24))

@@ -1,33 +1,38 @@
 import Foundation
 import Testing
 import TestSupport
+import VMM
 
-/// The interrupt controllers and timers under real KVM (split irqchip): guest programs that
-/// program them and report through the debug console.
+/// The interrupt controllers and timers under real KVM, with KVM's local APICs (split irqchip)
+/// and with Hyve's own (`--lapic user`): guest programs that program them and report through
+/// the debug console.
 @Suite(.enabled(if: HostKVM.testsEnabled, "needs /dev/kvm"))
 struct InterruptGuestTests {
-    @Test func pitThroughThe8259ATicksAtOneKilohertzAgainstThePMTimer() throws {
-        let run = try GuestRunner.run("pic-pit.bin")
+    @Test(arguments: LocalAPICMode.allCases)
+    func pitThroughThe8259ADeliversTicksNeverFasterThanOneKilohertz(lapic: LocalAPICMode) throws {
+        let run = try GuestRunner.run("pic-pit.bin", lapic: lapic)
         #expect(run.output.hasPrefix("pit: "), "output: \(run.output)")
         #expect(run.outcome.reason == .debugExit(0x30), "output: \(run.output)")
     }
 
-    @Test func hpetLevelInterruptsThroughIOAPICPin24AreTakenAndEOId() throws {
-        let run = try GuestRunner.run("ioapic-hpet.bin")
+    @Test(arguments: LocalAPICMode.allCases)
+    func hpetLevelInterruptsThroughIOAPICPin24AreTakenAndEOId(lapic: LocalAPICMode) throws {
+        let run = try GuestRunner.run("ioapic-hpet.bin", lapic: lapic)
         #expect(run.output == "hpet-ioapic: 10 level interrupts\n")
         #expect(run.outcome.reason == .debugExit(0x31))
     }
 
-    @Test func hpetFSBDeliveryArrivesAsMSI() throws {
-        let run = try GuestRunner.run("hpet-fsb.bin")
+    @Test(arguments: LocalAPICMode.allCases)
+    func hpetFSBDeliveryArrivesAsMSI(lapic: LocalAPICMode) throws {
+        let run = try GuestRunner.run("hpet-fsb.bin", lapic: lapic)
         #expect(run.output == "hpet-fsb: 5 MSIs\n")
         #expect(run.outcome.reason == .debugExit(0x32))
     }
 
-    @Test(arguments: ["rtc.bin", "rtc-ioapic.bin"])
-    func rtcPeriodicInterruptsArriveAndItsTimeMatchesTheHost(program: String) throws {
+    @Test(arguments: ["rtc.bin", "rtc-ioapic.bin"], LocalAPICMode.allCases)
+    func rtcPeriodicInterruptsArriveAndItsTimeMatchesTheHost(program: String, lapic: LocalAPICMode) throws {
         let before = Date()
-        let run = try GuestRunner.run(program)
+        let run = try GuestRunner.run(program, lapic: lapic)
         let after = Date()
         #expect(run.outcome.reason == .debugExit(0x33), "output: \(run.output)")
         let lines = run.output.split(separator: "\n")
@@ -39,9 +44,10 @@ struct InterruptGuestTests {
         #expect(shown >= before.addingTimeInterval(-2) && shown <= after.addingTimeInterval(2))
     }
 
-    @Test func pciTestDeviceDeliversMSIAndINTxThroughTheIOAPICPinAndThePIRQLink() throws {
+    @Test(arguments: LocalAPICMode.allCases)
+    func pciTestDeviceDeliversMSIAndINTxThroughTheIOAPICPinAndThePIRQLink(lapic: LocalAPICMode) throws {
         let result = HyveBinary.run(["-m", "64M", "-s", "0,hostbridge", "-s", "3,pci-testdev", "-s", "31,lpc",
-                                     "--program", try GuestPrograms.path("pci-intr.bin")])
+                                     "--lapic", lapic.rawValue, "--program", try GuestPrograms.path("pci-intr.bin")])
         #expect(result.status == (0x40 << 1) | 1, "output: \(result.standardOutput)\(result.standardError)")
         let lines = result.standardOutput.split(separator: "\n").map(String.init)
         #expect(lines.first == "pci: testdev at 00:03.0; 3 functions, same ids through conf1 and ECAM")
@@ -51,8 +57,9 @@ struct InterruptGuestTests {
         #expect(lines.last == "pci: ok")
     }
 
-    @Test func sleepTypeFiveWithSleepEnablePowersOffWithStatusOne() throws {
-        let run = try GuestRunner.run("poweroff.bin", cpus: 2)
+    @Test(arguments: LocalAPICMode.allCases)
+    func sleepTypeFiveWithSleepEnablePowersOffWithStatusOne(lapic: LocalAPICMode) throws {
+        let run = try GuestRunner.run("poweroff.bin", cpus: 2, lapic: lapic)
         #expect(run.output == "powering off\n")
         #expect(run.outcome.reason == .powerOff)
         #expect(run.outcome.exitStatus == 1)

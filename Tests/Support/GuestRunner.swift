@@ -21,8 +21,11 @@ public final class GuestSession: Sendable {
 
     /// Loads `program` (a file name under the built guest programs).
     public init(_ program: String, mode: CPUMode? = nil, cpus: Int = 1, memory: UInt64 = 32 << 20,
-                noReboot: Bool = false, strictIO: Bool = false) throws {
+                noReboot: Bool = false, strictIO: Bool = false, lapic: LocalAPICMode = .kernel,
+                x2APIC: Bool = false) throws {
         var config = MachineConfig()
+        config.localAPIC = lapic
+        config.x2APIC = x2APIC
         config.cpus = cpus
         config.memorySize = memory
         config.noReboot = noReboot
@@ -61,8 +64,10 @@ public final class GuestSession: Sendable {
 /// Runs guest programs to their end in one call.
 public enum GuestRunner {
     public static func run(_ program: String, mode: CPUMode? = nil, cpus: Int = 1, memory: UInt64 = 32 << 20,
-                           noReboot: Bool = false, strictIO: Bool = false, timeout: Double = 60) throws -> GuestRun {
-        try GuestSession(program, mode: mode, cpus: cpus, memory: memory, noReboot: noReboot, strictIO: strictIO)
+                           noReboot: Bool = false, strictIO: Bool = false, lapic: LocalAPICMode = .kernel,
+                           x2APIC: Bool = false, timeout: Double = 60) throws -> GuestRun {
+        try GuestSession(program, mode: mode, cpus: cpus, memory: memory, noReboot: noReboot, strictIO: strictIO,
+                         lapic: lapic, x2APIC: x2APIC)
             .run(timeout: timeout)
     }
 }

@@ -48,6 +48,7 @@ static const unsigned long CKVM_SIGNAL_MSI = KVM_SIGNAL_MSI;
 static const unsigned long CKVM_SET_GSI_ROUTING = KVM_SET_GSI_ROUTING;
 static const unsigned long CKVM_GET_DEBUGREGS = KVM_GET_DEBUGREGS;
 static const unsigned long CKVM_SET_DEBUGREGS = KVM_SET_DEBUGREGS;
+static const unsigned long CKVM_X86_SET_MSR_FILTER = KVM_X86_SET_MSR_FILTER;
 static const unsigned long CKVM_GET_LAPIC = KVM_GET_LAPIC;
 
 /* ioctl(2) is variadic; Swift calls these fixed-arity forms instead. */
@@ -81,6 +82,7 @@ static inline typeof(((struct kvm_run *)0)->fail_entry) *ckvm_run_fail_entry(str
 static inline typeof(((struct kvm_run *)0)->system_event) *ckvm_run_system_event(struct kvm_run *run) { return &run->system_event; }
 static inline typeof(((struct kvm_run *)0)->hw) *ckvm_run_hw(struct kvm_run *run) { return &run->hw; }
 static inline typeof(((struct kvm_run *)0)->ex) *ckvm_run_ex(struct kvm_run *run) { return &run->ex; }
+static inline typeof(((struct kvm_run *)0)->msr) *ckvm_run_msr(struct kvm_run *run) { return &run->msr; }
 
 /* kvm_cpuid2 and kvm_msrs end in flexible arrays; these have the same layout with room reserved. */
 #define CKVM_MAX_CPUID_ENTRIES 256

@@ -1,8 +1,6 @@
-import KVM
-
 /// bhyve's interrupt plumbing (vatpic + vioapic + MSI) behind the ``InterruptLines`` the device
 /// models drive: ISA lines reach the 8259A pair and, when given, an I/O APIC pin; I/O APIC and MSI
-/// deliveries go into KVM's local APICs.
+/// deliveries go to the local APICs through an ``InterruptDelivery``: KVM's or Hyve's.
 public final class InterruptRouter: InterruptLines {
     /// bhyve's `VM_IOAPIC_PINCOUNT`.
     public static let ioapicPinCount = IOAPIC.pinCount
@@ -10,11 +8,12 @@ public final class InterruptRouter: InterruptLines {
 
     public let atpic: ATPIC
     public let ioapic: IOAPIC
-    private let delivery: KVMInterruptDelivery
+    /// Where I/O APIC messages and MSIs go.
+    public let delivery: any InterruptDelivery
 
     /// `extIntChanged` learns when the 8259A's INTR output changes level (LINT0, ExtINT).
-    init(kvm: KVMVM, extIntChanged: @escaping @Sendable (Bool) -> Void) {
-        delivery = KVMInterruptDelivery(kvm: kvm)
+    init(delivery: any InterruptDelivery, extIntChanged: @escaping @Sendable (Bool) -> Void) {
+        self.delivery = delivery
         atpic = ATPIC(output: extIntChanged)
         ioapic = IOAPIC(output: delivery)
     }
@@ -47,7 +46,7 @@ public final class InterruptRouter: InterruptLines {
     }
 
     public func sendMSI(address: UInt64, data: UInt32) {
-        delivery.send(address: address, data: data)
+        delivery.sendMSI(address: address, data: data)
     }
 
     /// bhyve's `VM_ISA_SET_IRQ_TRIGGER`: edge or level in the ELCR.

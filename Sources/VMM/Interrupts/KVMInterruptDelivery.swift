@@ -5,7 +5,7 @@ import Synchronization
 /// in with `KVM_SIGNAL_MSI`, and each I/O APIC pin's current message is mirrored into KVM's GSI
 /// routes, because KVM reports the EOI of a level-triggered vector (`KVM_EXIT_IOAPIC_EOI`) only
 /// for vectors it finds in those routes.
-final class KVMInterruptDelivery: IOAPICOutput {
+final class KVMInterruptDelivery: InterruptDelivery {
     private let kvm: KVMVM
     private let routes = Mutex<[MSIRoute?]>(Array(repeating: nil, count: IOAPIC.pinCount))
 
@@ -14,13 +14,17 @@ final class KVMInterruptDelivery: IOAPICOutput {
     }
 
     func deliver(_ message: MSIMessage) {
-        send(address: message.address, data: message.data)
+        sendMSI(address: message.address, data: message.data)
     }
 
-    /// A message the guest aimed outside the APIC window, or at no APIC, is dropped, as the bus
-    /// would drop it.
-    func send(address: UInt64, data: UInt32) {
+    func sendMSI(address: UInt64, data: UInt32) {
         _ = try? kvm.signalMSI(address: address, data: data)
+    }
+
+    /// A physical-destination MSI to the vCPU's APIC ID, which is its vCPU id.
+    func interrupt(vcpu: Int, vector: UInt8, levelTriggered: Bool) {
+        guard vcpu >= 0 && vcpu <= 0xFF else { return }
+        deliver(MSIMessage(vector: vector, levelTriggered: levelTriggered, destination: UInt8(vcpu)))
     }
 
     func routeChanged(pin: Int, message: MSIMessage?) {
