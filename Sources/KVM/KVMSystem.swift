@@ -18,6 +18,9 @@ public struct KVMCapability: RawRepresentable, Hashable, Sendable {
     public static let splitIRQChip = KVMCapability(rawValue: KVM_CAP_SPLIT_IRQCHIP)
     public static let signalMSI = KVMCapability(rawValue: KVM_CAP_SIGNAL_MSI)
     public static let userSpaceMSR = KVMCapability(rawValue: KVM_CAP_X86_USER_SPACE_MSR)
+    /// The size in bytes of the buffer `KVM_GET_XSAVE2` fills (at least 4096).
+    public static let xsave2 = KVMCapability(rawValue: KVM_CAP_XSAVE2)
+    public static let exitOnEmulationFailure = KVMCapability(rawValue: KVM_CAP_EXIT_ON_EMULATION_FAILURE)
 }
 
 /// The KVM subsystem: an open `/dev/kvm`, checked for the API version Hyve speaks.

@@ -83,6 +83,13 @@ public struct VCPUEvents: Sendable {
         }
     }
 
+    /// The injected ``interrupt`` is a software interrupt (INT n), which delivery checks against the
+    /// gate's DPL, rather than an external one.
+    public var interruptIsSoftware: Bool {
+        get { raw.interrupt.soft != 0 }
+        set { raw.interrupt.soft = newValue ? 1 : 0 }
+    }
+
     public var nmiPending: Bool {
         get { raw.nmi.pending != 0 }
         set { raw.nmi.pending = newValue ? 1 : 0 }

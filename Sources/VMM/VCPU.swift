@@ -145,6 +145,8 @@ public final class VCPU: Sendable {
             break
         case .ioapicEOI(let vector):
             vm.interrupts.ioapic.endOfInterrupt(vector: vector)
+        case .internalError(let error) where error.suberror == InternalError.emulationFailure:
+            emulateFailedInstruction(error)
         case .internalError(let error):
             fail("KVM internal error: \(error)")
         case .failedEntry(let reason, _):

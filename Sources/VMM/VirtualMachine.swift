@@ -84,6 +84,12 @@ public final class VirtualMachine: Sendable {
     private let haltProbe = Mutex<(any ClockTimer)?>(nil)
     /// The 8259A's output as vCPU 0's LINT0 sees it.
     let extInt: VCPUDoorbell
+    /// How often each instruction was emulated in user space because KVM could not.
+    public let emulationCounters = EmulationCounters()
+    /// Where KVM's XSAVE images keep each state component (the host's CPUID leaf 0xD).
+    let extendedStateLayout: XSaveLayout
+    /// The size of KVM's XSAVE images (`KVM_CAP_XSAVE2`, at least 4096).
+    let xsaveSize: Int
     /// Built once in `init`; `VCPU`s point back here without owning the VM.
     nonisolated(unsafe) public private(set) var vcpus: [VCPU] = []
     private let state = Mutex(RunState())
@@ -160,6 +166,9 @@ public final class VirtualMachine: Sendable {
         if kvm.check(.setTSSAddress) > 0 { try kvm.setTSSAddress(Self.tssAddress) }
         let cpuid = try system.supportedCPUID()
         hostProfile = CPUIDPolicy.hostProfile(supported: cpuid)
+        extendedStateLayout = XSaveLayout(cpuid: cpuid)
+        xsaveSize = Int(kvm.check(.xsave2))
+        _ = try kvm.enableExitOnEmulationFailure()
         var vcpus: [VCPU] = []
         for id in 0..<configuration.cpus {
             let handle = try kvm.createVCPU(id: id)

@@ -86,7 +86,7 @@ struct HyveCommand: ParsableCommand {
     @Flag(name: .customLong("boot-timer"), help: "Report the first write of each code to port 0x80 with the time since start.")
     var bootTimer = false
 
-    @Flag(name: [.short, .customLong("verbose")], help: "Report the host profile at start.")
+    @Flag(name: [.short, .customLong("verbose")], help: "Report the host profile at start and the instructions emulated in user space at exit.")
     var verbose = false
 
     @Option(name: .customLong("mode"), help: "CPU mode at the program's entry: real, protected or long.")
@@ -165,6 +165,8 @@ struct HyveCommand: ParsableCommand {
         if case .failure(let message) = outcome.reason {
             printError(message)
         }
+        let emulated = machine.vm.emulationCounters.summary
+        if verbose && !emulated.isEmpty { printError("instructions emulated in user space: \(emulated)") }
         return outcome.exitStatus
     }
 }

@@ -103,4 +103,24 @@ struct LinuxBootTests {
         once.send("reboot -f\n")
         #expect(once.waitForExit(timeout: Self.commandTimeout) == 0, "with --no-reboot a reset ends hyve with status 0")
     }
+
+    /// With instruction emulation, the test kernel needs none of this host's command-line
+    /// work-arounds: it sees the host's features (POPCNT, SMAP's CLAC/STAC, ERMS, …) and runs the
+    /// instructions the host's KVM cannot emulate, int3 included (the boot-time self-test).
+    @Test(.enabled(if: HostKVM.emulatesGuestKernelCode, "only a kvm_pvm host leaves these instructions to the VMM"))
+    func linuxBootsWithoutHostWorkaroundsThroughInstructionEmulation() throws {
+        let session = try boot(cpus: 1, options: ["--no-host-workarounds", "--verbose"],
+                               append: "console=ttyS0 panic=-1 int3_selftest")
+        defer { session.terminate() }
+        let ready = try #require(session.waitFor(Self.readyLine, timeout: Self.bootTimeout),
+                                 "no shell: \(session.output.suffix(3000))")
+        let output = try #require(run("echo @@cmdline; cat /proc/cmdline; echo @@flags; grep -m1 ^flags /proc/cpuinfo",
+                                      in: session, after: ready), "the shell did not answer: \(session.output.suffix(3000))")
+        #expect(section("cmdline", of: output) == ["console=ttyS0 panic=-1 int3_selftest"])
+        let flags = Set((section("flags", of: output).first ?? "").split(separator: " ").map(String.init))
+        #expect(flags.contains("popcnt"), "\(flags)")
+        session.send("poweroff -f\n")
+        #expect(session.waitForExit(timeout: Self.commandTimeout) == 1)
+        #expect(session.output.contains("hyve: instructions emulated in user space: "), "--verbose reports them at exit")
+    }
 }
