@@ -54,7 +54,7 @@ public struct DecodedInstruction: Sendable, Equatable, CustomStringConvertible {
         public var r: Bool, x: Bool, b: Bool
     }
 
-    /// An EVEX prefix (62 P0 P1 P2), kept raw: the emulator only runs EVEX instructions on the host.
+    /// An EVEX prefix (62 P0 P1 P2), kept raw: decoded for its length; no EVEX instruction is emulated.
     public struct EVEX: Sendable, Equatable {
         public var p0: UInt8, p1: UInt8, p2: UInt8
 
