@@ -1,36 +1,45 @@
 #!/usr/bin/env bash
 # exit-latency.sh: cost of one VM exit in Hyve versus a bare C KVM loop.
 #
-#   bench/exit-latency.sh [--reps R] [--c-only] [--hyve PATH]
+#   bench/exit-latency.sh [--reps R] [--c-only] [--hyve PATH] [--out FILE]
 #
 #   --reps R      repetitions (default 5)
 #   --c-only      measure only the C loop (bench/kvm-exit-loop.c)
 #   --hyve PATH   use this hyve binary instead of `swift build -c release`
+#   --out FILE    write the JSON here (default bench/results/exit-latency.json)
 #
 # Each rep runs exit-loop-small.bin (N_SMALL port writes) and
 # exit-loop-large.bin (N_LARGE) under both VMMs, timing each process with the
-# wall clock.  µs/exit = (t_large - t_small) / (N_large - N_small): the slope
-# cancels process start-up, VM creation and teardown.  Both guests must end
-# with isa-debug-exit status 77 ((0x26<<1)|1); anything else is a failure.
+# wall clock, then the same for MMIO writes (exit-loop-mmio-*.bin; pc-testdev's
+# scratch memory in Hyve, dropped by the C loop).  µs/exit = (t_large - t_small)
+# / (N_large - N_small): the slope cancels process start-up, VM creation and
+# teardown.  Every guest must end with isa-debug-exit status 77 ((0x26<<1)|1).
 #
 # Prints a table (median and min-max per VMM, ratio Hyve/C of the medians)
-# and writes bench/results/exit-latency.json.
+# and writes the JSON: the port-I/O figures at the top level, the MMIO ones
+# under "mmio".
 set -euo pipefail
 
 N_SMALL=1000
 N_LARGE=100000
 EXPECTED_STATUS=77
 
+me=exit-latency
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+. "$root/bench/lib.sh"
+
 reps=5
 c_only=0
 hyve=""
+out="$root/bench/results/exit-latency.json"
 while [ $# -gt 0 ]; do
     case "$1" in
     --reps) reps="${2:?--reps needs a value}"; shift 2 ;;
     --reps=*) reps="${1#--reps=}"; shift ;;
     --c-only) c_only=1; shift ;;
     --hyve) hyve="${2:?--hyve needs a path}"; shift 2 ;;
-    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --out) out="${2:?--out needs a path}"; shift 2 ;;
+    -h|--help) awk 'NR > 1 && !/^#/ { exit } NR > 1' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "exit-latency: unknown argument: $1" >&2; exit 2 ;;
     esac
 done
@@ -38,12 +47,8 @@ case "$reps" in
 ''|*[!0-9]*|0) echo "exit-latency: --reps must be a positive integer" >&2; exit 2 ;;
 esac
 
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 work="$(mktemp -d "${TMPDIR:-/tmp}/hyve-exit-latency.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
-
-log() { printf '%s\n' "$*" >&2; }
-fail() { log "exit-latency: $*"; exit 1; }
 
 # ---- build -------------------------------------------------------------------
 
@@ -52,18 +57,9 @@ make -s -C "$root/guest" OUT="$work/guest" \
     EXIT_LOOP_SMALL_N="$N_SMALL" EXIT_LOOP_LARGE_N="$N_LARGE" >&2 \
     || fail "guest build failed"
 make -s -C "$root/bench" OUT="$work/bench" >&2 || fail "kvm-exit-loop build failed"
-small="$work/guest/exit-loop-small.bin"
-large="$work/guest/exit-loop-large.bin"
 cloop="$work/bench/kvm-exit-loop"
 
-if [ "$c_only" = 0 ] && [ -z "$hyve" ]; then
-    log "building hyve (swift build -c release)"
-    (cd "$root" && swift build -c release >&2) || fail "swift build failed"
-    hyve="$(cd "$root" && swift build -c release --show-bin-path)/hyve"
-fi
-if [ "$c_only" = 0 ] && [ ! -x "$hyve" ]; then
-    fail "hyve binary not found or not executable: $hyve"
-fi
+[ "$c_only" = 1 ] || build_hyve
 
 # ---- measure -------------------------------------------------------------------
 
@@ -93,58 +89,59 @@ run_c() { run_timed kvm-exit-loop "$1" "$cloop" "$1"; }
 slope() { awk -v s="$1" -v l="$2" -v n="$((N_LARGE - N_SMALL))" \
     'BEGIN { printf "%.4f", (l - s) / n / 1000 }'; }
 
-# One untimed warm-up run each (page cache, CPU frequency, KVM module state).
-run_c "$small" >/dev/null
-[ "$c_only" = 1 ] || run_hyve "$small" >/dev/null
+# measure_slope RUNNER KIND: µs per exit of one small/large pair ("" for port, "mmio-").
+measure_slope() {
+    local s l
+    s=$("$1" "$work/guest/exit-loop-$2small.bin"); l=$("$1" "$work/guest/exit-loop-$2large.bin")
+    slope "$s" "$l"
+}
 
-hyve_us=()
-c_us=()
+# One untimed warm-up run each (page cache, CPU frequency, KVM module state).
+run_c "$work/guest/exit-loop-small.bin" >/dev/null
+[ "$c_only" = 1 ] || run_hyve "$work/guest/exit-loop-small.bin" >/dev/null
+
+hyve_us=(); c_us=(); hyve_mmio_us=(); c_mmio_us=()
 for ((i = 1; i <= reps; i++)); do
     if [ "$c_only" = 0 ]; then
-        hs=$(run_hyve "$small"); hl=$(run_hyve "$large")
-        hyve_us+=("$(slope "$hs" "$hl")")
+        hyve_us+=("$(measure_slope run_hyve "")")
     fi
-    cs=$(run_c "$small"); cl=$(run_c "$large")
-    c_us+=("$(slope "$cs" "$cl")")
+    c_us+=("$(measure_slope run_c "")")
     if [ "$c_only" = 0 ]; then
-        log "rep $i/$reps: hyve ${hyve_us[-1]} us/exit, C loop ${c_us[-1]} us/exit"
+        hyve_mmio_us+=("$(measure_slope run_hyve mmio-)")
+    fi
+    c_mmio_us+=("$(measure_slope run_c mmio-)")
+    if [ "$c_only" = 0 ]; then
+        log "rep $i/$reps: port I/O: hyve ${hyve_us[-1]}, C loop ${c_us[-1]}; MMIO: hyve ${hyve_mmio_us[-1]}, C loop ${c_mmio_us[-1]} us/exit"
     else
-        log "rep $i/$reps: C loop ${c_us[-1]} us/exit"
+        log "rep $i/$reps: C loop: port I/O ${c_us[-1]}, MMIO ${c_mmio_us[-1]} us/exit"
     fi
 done
 
 # ---- report --------------------------------------------------------------------
 
-# stats V...: prints "median min max" of the values.
-stats() {
-    printf '%s\n' "$@" | sort -g | awk '
-        { v[NR] = $1 }
-        END {
-            m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-            printf "%.4f %.4f %.4f\n", m, v[1], v[NR]
-        }'
+# report KIND PREFIX HYVE-ARRAY C-ARRAY INDENT: a table block; sets json_<prefix> (JSON members, INDENT between lines).
+report() {
+    local kind="$1" prefix="$2" c_med c_min c_max h_med="" h_min h_max r
+    local -n hs="$3" cs="$4"
+    read -r c_med c_min c_max < <(stats "${cs[@]}")
+    if [ "$c_only" = 0 ]; then
+        read -r h_med h_min h_max < <(stats "${hs[@]}")
+        printf '%-22s %10s %22s\n' "$kind hyve" "$h_med" "$h_min - $h_max"
+    fi
+    printf '%-22s %10s %22s\n' "$kind kvm-exit-loop" "$c_med" "$c_min - $c_max"
+    r=$(ratio "$h_med" "$c_med")
+    [ "$c_only" = 1 ] || printf '%-22s %10s\n' "$kind ratio hyve/C" "$r"
+    printf -v "json_$prefix" '"hyve": %s,\n%s"c_loop": %s,\n%s"ratio_hyve_over_c": %s' \
+        "$(json_stats "${hs[@]}")" "$5" "$(json_stats "${cs[@]}")" "$5" "$r"
 }
-
-read -r c_med c_min c_max < <(stats "${c_us[@]}")
-if [ "$c_only" = 0 ]; then
-    read -r h_med h_min h_max < <(stats "${hyve_us[@]}")
-    ratio=$(awk -v h="$h_med" -v c="$c_med" 'BEGIN { printf "%.2f", (c > 0) ? h / c : 0 }')
-fi
 
 echo
 echo "VM exit latency (us per exit; slope between N=$N_SMALL and N=$N_LARGE; $reps reps)"
-printf '%-16s %10s %22s\n' "VMM" "median" "min - max"
-if [ "$c_only" = 0 ]; then
-    printf '%-16s %10s %22s\n' "hyve" "$h_med" "$h_min - $h_max"
-fi
-printf '%-16s %10s %22s\n' "kvm-exit-loop" "$c_med" "$c_min - $c_max"
-if [ "$c_only" = 0 ]; then
-    printf '%-16s %10s\n' "ratio hyve/C" "$ratio"
-fi
+printf '%-22s %10s %22s\n' "VMM" "median" "min - max"
+report "port" port hyve_us c_us "  "
+report "MMIO" mmio hyve_mmio_us c_mmio_us "    "
 
-json_array() { local IFS=,; printf '[%s]' "$*"; }
-mkdir -p "$root/bench/results"
-out="$root/bench/results/exit-latency.json"
+mkdir -p "$(dirname "$out")"
 {
     printf '{\n'
     printf '  "benchmark": "exit-latency",\n'
@@ -154,19 +151,8 @@ out="$root/bench/results/exit-latency.json"
     printf '  "n_small": %d,\n' "$N_SMALL"
     printf '  "n_large": %d,\n' "$N_LARGE"
     printf '  "unit": "us_per_exit",\n'
-    if [ "$c_only" = 0 ]; then
-        printf '  "hyve": {"median": %s, "min": %s, "max": %s, "samples": %s},\n' \
-            "$h_med" "$h_min" "$h_max" "$(json_array "${hyve_us[@]}")"
-    else
-        printf '  "hyve": null,\n'
-    fi
-    printf '  "c_loop": {"median": %s, "min": %s, "max": %s, "samples": %s},\n' \
-        "$c_med" "$c_min" "$c_max" "$(json_array "${c_us[@]}")"
-    if [ "$c_only" = 0 ]; then
-        printf '  "ratio_hyve_over_c": %s\n' "$ratio"
-    else
-        printf '  "ratio_hyve_over_c": null\n'
-    fi
+    printf '  %s,\n' "$json_port"
+    printf '  "mmio": {\n    %s\n  }\n' "$json_mmio"
     printf '}\n'
 } >"$out"
 echo

@@ -16,16 +16,23 @@ enum FileReader {
         guard size <= limit else {
             throw HyveError("\(what) '\(path)' (\(size) bytes) is larger than guest memory")
         }
-        var bytes = [UInt8](repeating: 0, count: Int(size))
-        var done = 0
-        while done < bytes.count {
-            let n = bytes.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + done, $0.count - done) }
-            if n < 0 && errno == EINTR { continue }
-            guard n >= 0 else { throw failure(what, path) }
-            if n == 0 { break }
-            done += n
+        // Read straight into the array's storage: zero-filling a kernel-sized buffer first, and
+        // copying it again at the end, cost as much as the read itself.
+        var readError: Int32 = 0
+        let bytes = [UInt8](unsafeUninitializedCapacity: Int(size)) { buffer, count in
+            while count < buffer.count {
+                let n = Glibc.read(fd, buffer.baseAddress! + count, buffer.count - count)
+                if n < 0 && errno == EINTR { continue }
+                if n < 0 { readError = errno }
+                if n <= 0 { return }
+                count += n
+            }
         }
-        return Array(bytes.prefix(done))
+        guard readError == 0 else {
+            errno = readError
+            throw failure(what, path)
+        }
+        return bytes
     }
 
     private static func failure(_ what: String, _ path: String) -> HyveError {
